@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Exit codes, documented in memgov(8) and --help. */
+enum {
+        EXIT_OK = 0,
+        EXIT_FAIL = 1,        /* the work failed: invalid policy, episodes not done, daemon error */
+        EXIT_USAGE = 2,       /* bad command line */
+        EXIT_UNAVAILABLE = 3, /* a needed resource is missing: no daemon, no cgroup access, … */
+};
+
+typedef struct Verb {
+        const char *name;
+        const char *args;
+        const char *summary;
+        int (*run)(int argc, char *argv[]);
+} Verb;
+
+int verb_check(int argc, char *argv[]);
+
+/* "Try 'memgov VERB --help'." after a usage error; returns EXIT_USAGE. */
+int usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Kernel virtual files (cgroupfs, procfs) are read with a single read(): the kernel generates
+ * the whole content per read, so several reads could mix two snapshots. Returns the length
+ * (buf is NUL-terminated), -EFBIG if buf may have been too small, or -errno. */
+ssize_t read_virtual_fd(int fd, char *buf, size_t size);
+ssize_t read_virtual_at(int dirfd, const char *name, char *buf, size_t size);
+
+/* One write() of the whole string to an existing file (cgroup attribute semantics: the kernel
+ * applies each write as a unit). Returns 0 or -errno (-EIO on a short write). */
+int write_string_at(int dirfd, const char *name, const char *s);
+
+/* Crash-safe replace: writes a temporary file in the same directory, fsyncs it, renames it over
+ * name and fsyncs the directory. On failure the temporary file is removed and name is untouched.
+ * Returns 0 or -errno. */
+int write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+
+/* Reads a regular file of at most max bytes into a new NUL-terminated buffer. Returns 0, -EFBIG
+ * when it is larger, or -errno. */
+int read_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len);
