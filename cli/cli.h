@@ -17,6 +17,15 @@ typedef struct Verb {
 } Verb;
 
 int verb_check(int argc, char *argv[]);
+int verb_probe(int argc, char *argv[]);
+int verb_setup(int argc, char *argv[]);
+int verb_exec(int argc, char *argv[]);
+int verb_fetch(int argc, char *argv[]);
+
+/* Loads the policy at path (NULL: the defaults), logging its errors and warnings. Returns 0
+ * or a negative errno. */
+struct Policy;
+int cli_load_policy(const char *path, struct Policy *ret);
 
 /* "Try 'memgov VERB --help'." after a usage error; returns EXIT_USAGE. */
 int usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,4 +1,4 @@
 # SPDX-License-Identifier: MIT
 bin_PROGRAMS += memgov
-memgov_SOURCES = cli/main.c cli/cli.h cli/check.c
+memgov_SOURCES = cli/main.c cli/cli.h cli/check.c cli/probe.c cli/probe.h cli/probe-watch.c cli/setup.c cli/exec.c
 memgov_LDADD = $(MEMGOV_LIBS)

@@ -10,6 +10,10 @@
 /* Only implemented verbs are listed; later work adds its own rows. */
 static const Verb verbs[] = {
         { "check", "POLICY", "validate a policy and print its effective values", verb_check },
+        { "probe", "", "show what this host offers and the mode memgov would use, and why", verb_probe },
+        { "setup", "", "hosts without systemd: prepare a delegated parent cgroup", verb_setup },
+        { "exec", "-- CMD…", "run one command as a stage: limited, sandboxed, attributed", verb_exec },
+        { "fetch", "URL OUT", "download one episode (the download stage; used by the daemon)", verb_fetch },
 };
 
 static void help(void)

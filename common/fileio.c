@@ -33,7 +33,9 @@ ssize_t read_virtual_at(int dirfd, const char *name, char *buf, size_t size)
 
 int write_string_at(int dirfd, const char *name, const char *s)
 {
-        _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_TRUNC is ignored by cgroupfs but keeps regular files (fake trees) equal to the
+         * last value written, as the kernel file would read. */
+        _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
         size_t len = strlen(s);
         ssize_t n;
 

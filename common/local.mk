@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # libmemgov.a: everything but main(), so the CLI, the tests and the fuzz targets link the same code.
 noinst_LIBRARIES += libmemgov.a
-libmemgov_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CJSON_CFLAGS)
+libmemgov_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CJSON_CFLAGS) $(CGROUP_CFLAGS)
 libmemgov_a_SOURCES = \
 	common/macro.h \
 	common/log.c common/log.h \

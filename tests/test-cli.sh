@@ -60,4 +60,30 @@ for f in "$top_srcdir"/tests/policies/bad-*.ini; do
         else fail "$(basename "$f") rejected: $want"; sed 's/^/# /' "$t/err"; fi
 done
 
+# probe: what the host offers; on a host with memory on cgroup v1 it must say so and why.
+"$MEMGOV" probe >"$t/probe" 2>&1; rc=$?
+check "probe exits 0" [ $rc -eq 0 ]
+check "probe names a mode" grep -qE '^mode: +(cgroup|watchdog)' "$t/probe"
+if awk '$1 == "memory" && $2 != 0 && $4 == 1 { found = 1 } END { exit !found }' /proc/cgroups; then
+        check "probe explains watchdog mode on a hybrid host" grep -q 'why: the memory controller is bound to cgroup v1' "$t/probe"
+        check "probe gives the fix" grep -q 'fix: boot with systemd.unified_cgroup_hierarchy=1' "$t/probe"
+        printf '[memory]\nenforcement = cgroup\n' >"$t/cg.ini"
+        "$MEMGOV" probe -p "$t/cg.ini" >/dev/null 2>&1; rc=$?
+        check "probe with enforcement = cgroup on a hybrid host exits 3" [ $rc -eq 3 ]
+        "$MEMGOV" setup --user nobody >/dev/null 2>"$t/err"; rc=$?
+        check "setup refuses a hybrid host with the fix" bash -c "[ $rc -eq 3 ] && grep -q 'bound to cgroup v1' '$t/err'"
+else
+        skip "probe explains watchdog mode on a hybrid host" "memory is not on cgroup v1 here"
+fi
+"$MEMGOV" probe --json >"$t/probe.json" 2>/dev/null
+check "probe --json is JSON with a mode" python3 -c "import json,sys; d=json.load(open('$t/probe.json')); sys.exit(d['mode'] not in ('cgroup','watchdog'))"
+"$MEMGOV" probe --watch -n 2 -i 100ms >"$t/watch" 2>&1; rc=$?
+check "probe --watch prints N lines with tokens per class" bash -c "[ $rc -eq 0 ] && [ \$(grep -c ' | window [0-9]*/[0-9]* | download ' '$t/watch') -eq 2 ]"
+"$MEMGOV" probe --watch -i 5ms >/dev/null 2>"$t/err"; rc=$?
+check "probe --interval below 100ms is refused" bash -c "[ $rc -eq 2 ] && grep -q \"'5ms' is not a duration of at least 100ms\" '$t/err'"
+"$MEMGOV" setup --parent ../escape >/dev/null 2>"$t/err"; rc=$?
+check "setup refuses a bad cgroup name" bash -c "[ $rc -eq 2 ] && grep -q \"'../escape' is not a cgroup name\" '$t/err'"
+"$MEMGOV" setup --user no-such-user-here >/dev/null 2>"$t/err"; rc=$?
+check "setup names a missing user" bash -c "[ $rc -eq 1 ] && grep -q \"user 'no-such-user-here' does not exist\" '$t/err'"
+
 finish
