@@ -127,7 +127,7 @@ int main(int argc, char **argv)
         const char *user = "nobody", *root = NULL;
         char *true_argv[] = { (char *)"/bin/true", NULL };
         _cleanup_free_ gid_t *groups = NULL;
-        _cleanup_free_ double *ms[_KIND_MAX] = {};
+        double *ms[_KIND_MAX] = {}; /* freed by hand: _cleanup_free_ would free only ms[0] */
         _cleanup_close_ int root_fd = -EBADF, parent_fd = -EBADF;
         struct sock_fprog prog;
         SpawnParams p = SPAWN_PARAMS_INIT;
@@ -212,6 +212,8 @@ int main(int argc, char **argv)
         seccomp_filter_free(&prog);
         if (r < 0) {
                 fprintf(stderr, "spawn-bench: %s\n", strerror(-r));
+                for (int k = 0; k < _KIND_MAX; k++)
+                        free(ms[k]);
                 return 1;
         }
 
@@ -224,5 +226,7 @@ int main(int argc, char **argv)
         printf("ratio clone3/bare (medians): %.2f\n", med[CLONE3] / med[BARE]);
         printf("ratio fork/bare   (medians): %.2f\n", med[FORK] / med[BARE]);
         printf("ratio sandbox/bare (medians, no cgroup): %.2f\n", med[SANDBOX_ONLY] / med[BARE]);
+        for (int k = 0; k < _KIND_MAX; k++)
+                free(ms[k]);
         return 0;
 }

@@ -17,15 +17,36 @@ typedef struct Verb {
 } Verb;
 
 int verb_check(int argc, char *argv[]);
+int verb_submit(int argc, char *argv[]);
+int verb_status(int argc, char *argv[]);
+int verb_list(int argc, char *argv[]);
+int verb_show(int argc, char *argv[]);
+int verb_retry(int argc, char *argv[]);
+int verb_cancel(int argc, char *argv[]);
+int verb_release(int argc, char *argv[]);
 int verb_probe(int argc, char *argv[]);
 int verb_setup(int argc, char *argv[]);
 int verb_exec(int argc, char *argv[]);
+int verb_run(int argc, char *argv[]);
+int verb_daemon(int argc, char *argv[]);
 int verb_fetch(int argc, char *argv[]);
+int verb_transcribe(int argc, char *argv[]);
 
 /* Loads the policy at path (NULL: the defaults), logging its errors and warnings. Returns 0
  * or a negative errno. */
 struct Policy;
 int cli_load_policy(const char *path, struct Policy *ret);
+
+/* --spawn METHOD for run, daemon and exec. Returns 0, or -EINVAL after saying why. */
+#include "runner/spawn.h"
+int cli_parse_spawn(const char *verb, const char *s, SpawnMethod *ret);
+
+/* This binary's path, for the stage processes. Returns 0 or a negative errno (logged). */
+int cli_self_exe(char *buf, size_t size);
+
+/* Blocks SIGINT and SIGTERM (and SIGHUP) and returns a signalfd for them, or -errno. */
+#include <stdbool.h>
+int cli_signalfd(bool with_hup);
 
 /* "Try 'memgov VERB --help'." after a usage error; returns EXIT_USAGE. */
 int usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

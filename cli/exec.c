@@ -126,7 +126,6 @@ int verb_exec(int argc, char *argv[])
         StageSpec spec = { .stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO };
         char err[512] = "", name[64], exe[4096];
         _cleanup_close_ int sig_fd = -EBADF;
-        sigset_t mask;
         Stage *st;
         int c, r;
 
@@ -151,15 +150,8 @@ int verb_exec(int argc, char *argv[])
                                         "exec ", "--timeout '%s' is not a duration such as 30s", optarg);
                         break;
                 case 'S':
-                        if (streq(optarg, "auto"))
-                                method = SPAWN_METHOD_AUTO;
-                        else if (streq(optarg, "clone3"))
-                                method = SPAWN_METHOD_CLONE3;
-                        else if (streq(optarg, "fork"))
-                                method = SPAWN_METHOD_FORK;
-                        else
-                                return usage_error(
-                                        "exec ", "--spawn '%s' is not one of auto, clone3, fork", optarg);
+                        if (cli_parse_spawn("exec ", optarg, &method) < 0)
+                                return EXIT_USAGE;
                         break;
                 case 'j':
                         json = true;
@@ -192,11 +184,7 @@ int verb_exec(int argc, char *argv[])
         policy_done(&pol);
 
         /* Ctrl-C or TERM cancels the stage instead of orphaning it. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        sig_fd = signalfd(-EBADF, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        sig_fd = cli_signalfd(false);
 
         snprintf(name, sizeof(name), "exec-%d.exec.1", (int)getpid());
         spec.name = name;

@@ -9,11 +9,22 @@
 
 /* Only implemented verbs are listed; later work adds its own rows. */
 static const Verb verbs[] = {
+        { "run", "MANIFEST…", "process a batch of episodes until none is left, then summarise", verb_run },
+        { "daemon", "", "run as a service, fed through the control socket", verb_daemon },
         { "check", "POLICY", "validate a policy and print its effective values", verb_check },
+        { "submit", "ID URL", "queue an episode in the daemon (or --manifest FILE)", verb_submit },
+        { "status", "", "the daemon's budget, usage, pressure, tokens and jobs", verb_status },
+        { "list", "", "list the daemon's episodes (--state S)", verb_list },
+        { "show", "ID", "show an episode and its stage runs", verb_show },
+        { "retry", "ID", "queue a failed or held episode again", verb_retry },
+        { "cancel", "ID", "cancel an episode", verb_cancel },
+        { "release", "ID", "release a held episode", verb_release },
         { "probe", "", "show what this host offers and the mode memgov would use, and why", verb_probe },
         { "setup", "", "hosts without systemd: prepare a delegated parent cgroup", verb_setup },
         { "exec", "-- CMD…", "run one command as a stage: limited, sandboxed, attributed", verb_exec },
         { "fetch", "URL OUT", "download one episode (the download stage; used by the daemon)", verb_fetch },
+        { "transcribe", "--id ID…", "transcribe one episode (the transcribe stage; used by the daemon)",
+                verb_transcribe },
 };
 
 static void help(void)
@@ -21,8 +32,15 @@ static void help(void)
         printf("Usage: memgov [--log-level LEVEL] VERB [ARGS…]\n"
                "       memgov --help | --version\n\n"
                "Runs podcast transcription jobs under a hard memory budget.\n\nVerbs:\n");
-        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-                printf("  %-8s %-10s %s\n", verbs[i].name, verbs[i].args, verbs[i].summary);
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                char left[64];
+                size_t width = 0;
+                snprintf(left, sizeof(left), "%s %s", verbs[i].name, verbs[i].args);
+                /* Pad by characters, not bytes: the arguments may contain "…". */
+                for (const char *c = left; *c; c++)
+                        width += ((unsigned char)*c & 0xC0) != 0x80;
+                printf("  %s%*s %s\n", left, (int)(width < 24 ? 24 - width : 0), "", verbs[i].summary);
+        }
         printf("\nOptions:\n"
                "  -h --help             show this help ('memgov VERB --help' for a verb)\n"
                "     --version          show the version\n"

@@ -126,12 +126,20 @@ char *strv_join_quoted(char *const *l)
         if (!out)
                 return NULL;
         STRV_FOREACH (s, l) {
-                /* A word starting with ';' after a space would read back as an INI inline comment. */
-                bool plain = **s && **s != ';' && !strpbrk(*s, " \t'\"\\");
+                /* Quote only what needs it, in the shortest form, so a value near the policy
+                 * line limit still fits when printed: a backslash outside quotes is literal;
+                 * a word starting with ';' after a space would read as an INI comment. */
+                bool plain = **s && **s != ';' && !strpbrk(*s, " \t'\"");
                 if (s != l)
                         *o++ = ' ';
                 if (plain) {
                         o = stpcpy(o, *s);
+                        continue;
+                }
+                if (!strchr(*s, '\'')) {
+                        *o++ = '\'';
+                        o = stpcpy(o, *s);
+                        *o++ = '\'';
                         continue;
                 }
                 *o++ = '"';

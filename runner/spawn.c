@@ -512,16 +512,26 @@ int spawn_process(const SpawnParams *p, SpawnMethod method, SpawnResult *ret)
 
 int spawn_wait(SpawnResult *r, siginfo_t *ret_info)
 {
+        return spawn_wait_rusage(r, ret_info, NULL);
+}
+
+int spawn_wait_rusage(SpawnResult *r, siginfo_t *ret_info, struct rusage *ret_usage)
+{
+        struct rusage ru = {};
         siginfo_t si = {};
 
         if (!r || r->pidfd < 0)
                 return -EBADF;
-        while (waitid(P_PIDFD, (id_t)r->pidfd, &si, WEXITED) < 0)
+        /* The raw syscall takes a rusage argument that glibc's waitid() does not expose: the
+         * child's maxrss is the only peak a stage that ends between two watchdog samples has. */
+        while (syscall(SYS_waitid, P_PIDFD, (id_t)r->pidfd, &si, WEXITED, &ru) < 0)
                 if (errno != EINTR)
                         return -errno;
         r->pidfd = safe_close(r->pidfd);
         if (ret_info)
                 *ret_info = si;
+        if (ret_usage)
+                *ret_usage = ru;
         return 0;
 }
 

@@ -80,6 +80,10 @@ int spawn_process(const SpawnParams *params, SpawnMethod method, SpawnResult *re
  * -errno. */
 int spawn_wait(SpawnResult *r, siginfo_t *ret_info);
 
+/* The same, also returning the child's resource usage (ru_maxrss: its peak RSS in KiB). */
+struct rusage;
+int spawn_wait_rusage(SpawnResult *r, siginfo_t *ret_info, struct rusage *ret_usage);
+
 /* Closes the pidfd; the process is not touched. */
 void spawn_result_done(SpawnResult *r);
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 
@@ -364,11 +365,12 @@ static int wait_status_from(const siginfo_t *si)
 static void finish_stage(Supervisor *s, Stage *st)
 {
         siginfo_t si = {};
+        struct rusage ru = {};
         StageUsage u = {};
         StageResult res;
         int status = 0;
 
-        if (spawn_wait(&st->sp, &si) >= 0)
+        if (spawn_wait_rusage(&st->sp, &si, &ru) >= 0)
                 status = wait_status_from(&si);
         if (st->timer_fd >= 0)
                 st->timer_fd = safe_close(st->timer_fd);
@@ -380,7 +382,9 @@ static void finish_stage(Supervisor *s, Stage *st)
         } else {
                 kill_stage(st);
                 kill_unclaimed_orphans(s, st);
-                u.peak_bytes = st->peak_rss_bytes;
+                /* The sampled peak, or the main process's own maxrss when it ended between
+                 * samples (descendants it did not wait for are not in that figure). */
+                u.peak_bytes = MAX(st->peak_rss_bytes, (uint64_t)ru.ru_maxrss * 1024);
         }
         /* A fresh cgroup starts at zero, so the counter is the delta. */
         res = stage_attribute(status, u.events.oom_kill, st->cause);
