@@ -17,7 +17,7 @@ int cli_parse_spawn(const char *verb, const char *s, SpawnMethod *ret)
                         *ret = (SpawnMethod)i;
                         return 0;
                 }
-        (void) usage_error(verb, "--spawn '%s' is not one of auto, clone3, fork", s);
+        (void)usage_error(verb, "--spawn '%s' is not one of auto, clone3, fork", s);
         return -EINVAL;
 }
 
