@@ -282,10 +282,9 @@ static void write_metrics(Daemon *d)
         m.stage_results_total[RUN_RESULT_CANCELLED] = st.results[STAGE_CANCELLED];
         m.stage_results_total[RUN_RESULT_WATCHDOG] = st.results[STAGE_WATCHDOG];
         m.oom_kills_total = st.results[STAGE_OOM];
-        m.stages_started_total[JOB_CLASS_DOWNLOAD] =
-                st.stages_started; /* per class comes with the scheduler's counters */
+        memcpy(m.stages_started_total, st.started_class, sizeof(m.stages_started_total));
         m.control_requests_total = cs->requests;
-        m.control_refused_total = cs->refused_auth;
+        m.control_refused_total = cs->refused_auth + cs->refused_busy;
         (void)metrics_read_self_rss(scheduler_runtime(d->sched)->proc_fd, &m.daemon_rss_bytes);
         (void)metrics_write(d->metrics_dirfd, d->metrics_name, &m);
 }

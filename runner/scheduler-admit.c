@@ -184,6 +184,7 @@ static int start_run(Scheduler *s, const Episode *e, SchedRun *run)
         s->runs = run;
         s->n_runs++;
         s->stages_started++;
+        s->started_class[run->cls]++;
         emit(s, run->id, state_stage_to_string(run->stage_kind), "started");
         return 0;
 

@@ -54,6 +54,7 @@ struct Scheduler {
         SchedRun *runs;
         size_t n_runs;
         uint64_t stages_started;
+        uint64_t started_class[_JOB_CLASS_MAX];
         uint64_t results[_STAGE_RESULT_MAX];
         uint64_t peak_stage_bytes[_EPISODE_STAGE_MAX];
         uint64_t peak_stage_limit[_EPISODE_STAGE_MAX];

@@ -401,6 +401,7 @@ void scheduler_status(Scheduler *s, SchedulerStatus *ret)
                 .admitting = s->admitting,
         };
         memcpy(ret->results, s->results, sizeof(s->results));
+        memcpy(ret->started_class, s->started_class, sizeof(s->started_class));
         memcpy(ret->peak_stage_bytes, s->peak_stage_bytes, sizeof(s->peak_stage_bytes));
         memcpy(ret->peak_stage_limit, s->peak_stage_limit, sizeof(s->peak_stage_limit));
         for (SchedRun *run = s->runs; run && n < SCHEDULER_STAGES_MAX; run = run->next, n++) {

@@ -52,6 +52,7 @@ typedef struct SchedulerStatus {
         SchedulerStage stages[SCHEDULER_STAGES_MAX];
         uint64_t counts[_EPISODE_STATE_MAX];
         uint64_t stages_started;
+        uint64_t started_class[_JOB_CLASS_MAX];
         uint64_t results[_STAGE_RESULT_MAX];
         uint64_t peak_stage_bytes[_EPISODE_STAGE_MAX]; /* highest memory.peak per stage kind */
         uint64_t peak_stage_limit[_EPISODE_STAGE_MAX]; /* the limit that run had */
