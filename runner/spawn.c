@@ -229,6 +229,18 @@ _noreturn_ static void child_exec(const ChildContext *c)
         if (p->nofile > 0 && setrlimit(RLIMIT_NOFILE, &c->nofile) < 0)
                 child_fail(c, STEP_RLIMIT, errno);
 
+        /* If the whole host runs out of memory (a budget set too high), the kernel should pick
+         * a stage, never the daemon that holds the ledger (the unit gives it a negative
+         * oom_score_adj, which children would inherit). Raising it needs no privilege; a
+         * missing /proc is not worth failing the stage for. */
+        {
+                int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd >= 0) {
+                        (void)!write(fd, "500", 3);
+                        close(fd);
+                }
+        }
+
         if (p->working_directory && chdir(p->working_directory) < 0)
                 child_fail(c, STEP_CHDIR, errno);
 

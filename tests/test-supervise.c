@@ -83,6 +83,13 @@ TEST(results)
                            1ULL << 30, 0, NULL),
                 ==, 1);
         ASSERT_STR(stage_result_to_string(&last, buf, sizeof(buf)), "exit 3");
+        /* Stages are the OOM killer's first choice, never the daemon. */
+        ASSERT_INT(run(s,
+                           (char *const[]){ (char *)"/bin/sh", (char *)"-c",
+                                   (char *)"test $(cat /proc/self/oom_score_adj) = 500", NULL },
+                           1ULL << 30, 0, NULL),
+                ==, 1);
+        ASSERT_INT(last.kind, ==, STAGE_OK);
         ASSERT_INT(run(s, (char *const[]){ (char *)"/bin/sh", (char *)"-c", (char *)"kill -SEGV $$", NULL },
                            1ULL << 30, 0, NULL),
                 ==, 1);
