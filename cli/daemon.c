@@ -223,11 +223,17 @@ static void reload(Daemon *d)
                 log_error("reload: %s is invalid; keeping the policy in force", d->policy_path);
                 return;
         }
+        /* Open folders, the socket and the cgroup layout cannot move under running stages. */
         if (!streq(np->paths.state_dir, d->policy->paths.state_dir) ||
+                !streq(np->paths.spool_dir, d->policy->paths.spool_dir) ||
+                !streq(np->paths.output_dir, d->policy->paths.output_dir) ||
                 !streq(np->paths.socket, d->policy->paths.socket) ||
-                np->memory.enforcement != d->policy->memory.enforcement)
-                log_warning(
-                        "reload: [paths] and [memory] enforcement changes take effect only after a restart");
+                np->memory.enforcement != d->policy->memory.enforcement) {
+                log_error(
+                        "reload: %s changes [paths] or [memory] enforcement, which need a restart; keeping the policy in force",
+                        d->policy_path);
+                return;
+        }
         if (scheduler_set_policy(d->sched, np) < 0) {
                 log_error("reload: cannot apply %s; keeping the policy in force", d->policy_path);
                 return;
@@ -392,6 +398,10 @@ int verb_daemon(int argc, char *argv[])
         }
 
         sig_fd = cli_signalfd(true);
+        if (sig_fd < 0) {
+                log_error_errno(sig_fd, "daemon: cannot watch signals: %m");
+                goto out;
+        }
         notify_status(&d, true);
 
         for (;;) {

@@ -273,6 +273,10 @@ int verb_run(int argc, char *argv[])
         }
 
         sig_fd = cli_signalfd(false);
+        if (sig_fd < 0) {
+                log_error_errno(sig_fd, "run: cannot watch signals: %m");
+                goto out;
+        }
 
         while (!scheduler_finished(s)) {
                 struct pollfd p[2] = { { .fd = scheduler_fd(s), .events = POLLIN },

@@ -42,6 +42,14 @@ int cli_signalfd(bool with_hup)
         sigaddset(&mask, SIGTERM);
         if (with_hup)
                 sigaddset(&mask, SIGHUP);
+        int fd;
+
         sigprocmask(SIG_BLOCK, &mask, NULL);
-        return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (fd < 0) {
+                fd = -errno;
+                /* Without the fd the signals would stay blocked and unstoppable but by SIGKILL. */
+                sigprocmask(SIG_UNBLOCK, &mask, NULL);
+        }
+        return fd;
 }

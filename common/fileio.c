@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -96,19 +97,11 @@ int write_atomic_at(int dirfd, const char *name, const void *data, size_t len, m
         return 0;
 }
 
-int read_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len)
+static int read_fd_all(int fd, size_t max, char **ret, size_t *ret_len)
 {
-        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         _cleanup_free_ char *buf = NULL;
         size_t len = 0, cap = 0;
-        struct stat st;
 
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
         for (;;) {
                 ssize_t n;
                 if (len + 1 >= cap) {
@@ -139,4 +132,64 @@ int read_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *re
         if (ret_len)
                 *ret_len = len;
         return 0;
+}
+
+int read_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len)
+{
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        struct stat st;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        return read_fd_all(fd, max, ret, ret_len);
+}
+
+int rm_tree_at(int parent_fd, const char *name)
+{
+        _cleanup_close_ int fd = -EBADF;
+        DIR *d;
+        int r = 0;
+
+        if (unlinkat(parent_fd, name, 0) == 0 || errno == ENOENT)
+                return 0;
+        if (errno != EISDIR && errno != EPERM)
+                return -errno;
+        fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        fd = -EBADF; /* owned by d */
+        for (struct dirent *de; (de = readdir(d));) {
+                int k;
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                k = rm_tree_at(dirfd(d), de->d_name);
+                if (k < 0 && r == 0)
+                        r = k;
+        }
+        closedir(d);
+        if (unlinkat(parent_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+                r = -errno;
+        return r;
+}
+
+int read_regular_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len)
+{
+        _cleanup_close_ int fd =
+                openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        struct stat st;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        return read_fd_all(fd, max, ret, ret_len);
 }

@@ -22,3 +22,14 @@ int write_atomic_at(int dirfd, const char *name, const void *data, size_t len, m
 /* Reads a regular file of at most max bytes into a new NUL-terminated buffer. Returns 0, -EFBIG
  * when it is larger, or -errno. */
 int read_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len);
+
+/* Removes dirfd/name and, if it is a folder, everything below it, without following symlinks at
+ * any level: each step opens the next folder relative to the previous one with O_NOFOLLOW, so
+ * a concurrent symlink swap cannot lead it outside the tree (what path-based removal allows).
+ * Returns 0 (also when name does not exist) or -errno. */
+int rm_tree_at(int dirfd, const char *name);
+
+/* Reads a regular file of at most max bytes, refusing symlinks, FIFOs and devices (for files a
+ * less trusted user could have replaced). Returns 0, -ELOOP/-EINVAL for anything but a plain
+ * file, -EFBIG, or -errno. */
+int read_regular_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len);

@@ -239,6 +239,16 @@ int scheduler_admit(Scheduler *s)
                 }
                 run->out_fd = -EBADF;
                 plan(s, &eps[i], run);
+                if (eps[i].status.state == EPISODE_FETCHED && run->stage_kind == EPISODE_STAGE_FETCH) {
+                        /* Fetched, but the audio is gone (deleted by hand, spool lost): the only
+                         * way on is to fetch it again. */
+                        EpisodeStatus again = eps[i].status;
+                        again.state = EPISODE_QUEUED;
+                        (void)ledger_transition(s->ledger, eps[i].id, EPISODE_FETCHED, &again,
+                                "the fetched audio file is gone: fetching it again", NULL);
+                        sched_run_free(run);
+                        continue;
+                }
                 estimate = gov_estimator_estimate(&s->estimates.kinds[run->est_kind], run->input_bytes);
                 run->limit = gov_stage_limit(s->policy, estimate, eps[i].status.oom_count);
                 run->reservation = gov_stage_reservation(s->policy, estimate, eps[i].status.oom_count);

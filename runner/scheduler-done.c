@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <cjson/cJSON.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -56,17 +55,19 @@ static void log_tail(Scheduler *s, const char *name, char *buf, size_t size)
         nl = strrchr(buf, '\n');
         if (nl)
                 memmove(buf, nl + 1, strlen(nl + 1) + 1);
-        /* A stage log is capped at [sandbox] log_max; keep its tail. */
-        if (st.st_size > (off_t)s->policy->sandbox.log_max_bytes) {
-                _cleanup_close_ int w = openat(dir, name, O_RDWR | O_CLOEXEC);
-                if (w >= 0)
-                        (void)ftruncate(w, (off_t)s->policy->sandbox.log_max_bytes);
-        }
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* Stage logs are capped at [sandbox] log_max once the stage has ended: the beginning is kept,
+ * where the cause of most failures is. (The cap is not enforced while the stage writes.) */
+static void cap_log(Scheduler *s, const char *name)
 {
-        return remove(path) < 0 ? -1 : 0;
+        _cleanup_close_ int dir = openat(s->state_fd, "runs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int fd = dir >= 0 ? openat(dir, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC) : -EBADF;
+        struct stat st;
+
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                st.st_size > (off_t)s->policy->sandbox.log_max_bytes)
+                (void)ftruncate(fd, (off_t)s->policy->sandbox.log_max_bytes);
 }
 
 typedef struct FetchPeak {
@@ -103,7 +104,9 @@ static void add_peaks(Scheduler *s, const char *id, const SchedRun *run, const S
         size_t len;
 
         snprintf(name, sizeof(name), "%s.json", id);
-        if (read_file_at(s->out_fd, name, 16 << 20, &text, &len) < 0)
+        /* The output folder is the stage user's: a symlink or FIFO planted there must not make
+         * the daemon read or block on anything else. */
+        if (read_regular_file_at(s->out_fd, name, 16 << 20, &text, &len) < 0)
                 return;
         j = cJSON_Parse(text);
         free(text);
@@ -268,16 +271,15 @@ void scheduler_on_stage_done(Stage *st, const StageResult *res, void *userdata)
                         ledger_episode_done(&e);
                 }
         }
-        if (run->stage_kind == EPISODE_STAGE_TRANSCRIBE) {
-                char path[4096];
-                snprintf(path, sizeof(path), "%s/%s", s->policy->paths.spool_dir, run->work_name);
-                (void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        }
+        /* The work folder belongs to the stage user: removed through dirfds, never by path. */
+        if (run->stage_kind == EPISODE_STAGE_TRANSCRIBE)
+                (void)rm_tree_at(s->spool_fd, run->work_name);
         if (ok)
                 snprintf(errbuf, sizeof(errbuf), "ok (peak %llu MiB of %llu MiB)",
                         (unsigned long long)(res->peak_bytes >> 20), (unsigned long long)(run->limit >> 20));
         else if (!error)
                 snprintf(errbuf, sizeof(errbuf), "%s", stage_result_to_string(res, what, sizeof(what)));
+        cap_log(s, run->log_name);
         if (s->opts.event)
                 s->opts.event(s->opts.userdata, run->id, state_stage_to_string(run->stage_kind), errbuf);
         sched_run_free(run);

@@ -2,7 +2,6 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -66,16 +65,11 @@ static int write_stage_policy(Scheduler *s, char *err, size_t errlen)
         return r;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-        return remove(path) < 0 ? -1 : 0;
-}
-
 /* What stages of a previous instance left when they died with it: work folders, and the
  * temporary files of an atomic write that never reached its rename (".#name.pid.n"). Nobody
  * owns them any more: the lock is ours and those stages are gone. Partial downloads (.part)
  * stay, to be resumed. */
-static void remove_stale_files(Scheduler *s, int dirfd, const char *dirpath)
+static void remove_stale_files(int dirfd)
 {
         _cleanup_close_ int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
         DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -85,15 +79,13 @@ static void remove_stale_files(Scheduler *s, int dirfd, const char *dirpath)
         fd = -EBADF;
         for (struct dirent *de; (de = readdir(d));) {
                 size_t n = strlen(de->d_name);
-                char path[4096];
                 if (strneq(de->d_name, ".#", 2)) {
                         (void)unlinkat(dirfd, de->d_name, 0);
                         continue;
                 }
                 if (n < 6 || !streq(de->d_name + n - 5, ".work") || de->d_name[0] == '.')
                         continue;
-                snprintf(path, sizeof(path), "%s/%s", dirpath, de->d_name);
-                (void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+                (void)rm_tree_at(dirfd, de->d_name);
         }
         closedir(d);
 }
@@ -174,8 +166,8 @@ int scheduler_new(
         r = write_stage_policy(s, err, errlen);
         if (r < 0)
                 goto fail;
-        remove_stale_files(s, s->spool_fd, p->paths.spool_dir);
-        remove_stale_files(s, s->out_fd, p->paths.output_dir);
+        remove_stale_files(s->spool_fd);
+        remove_stale_files(s->out_fd);
         r = ledger_recover(l, now_usec(CLOCK_REALTIME), p, &s->recovery);
         if (r < 0) {
                 snprintf(err, errlen, "ledger recovery failed: %s", ledger_error(l));
@@ -275,10 +267,16 @@ void scheduler_stop_admitting(Scheduler *s)
 
 int scheduler_set_policy(Scheduler *s, const Policy *p)
 {
+        const Policy *old = s->policy;
         char err[256];
+        int r;
 
+        /* The stages read the new values from the file: switch only once it is written. */
         s->policy = p;
-        return write_stage_policy(s, err, sizeof(err));
+        r = write_stage_policy(s, err, sizeof(err));
+        if (r < 0)
+                s->policy = old;
+        return r;
 }
 
 /* One governor sample: readings, state update. */

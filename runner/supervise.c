@@ -370,8 +370,16 @@ static void finish_stage(Supervisor *s, Stage *st)
         StageResult res;
         int status = 0;
 
+        /* In watchdog mode the rest of the tree is killed while the main process is still an
+         * unreaped zombie: its pid and process group cannot be reused by anyone yet. */
+        if (s->cfg.mode == SUPERVISOR_WATCHDOG) {
+                kill_stage(st);
+                kill_unclaimed_orphans(s, st);
+        }
         if (spawn_wait_rusage(&st->sp, &si, &ru) >= 0)
                 status = wait_status_from(&si);
+        else
+                (void)waitpid(st->sp.pid, NULL, WNOHANG);
         if (st->timer_fd >= 0)
                 st->timer_fd = safe_close(st->timer_fd);
         if (s->cfg.mode == SUPERVISOR_CGROUP) {
@@ -379,13 +387,10 @@ static void finish_stage(Supervisor *s, Stage *st)
                 (void)stage_cg_kill_and_wait(&st->cg, 5 * USEC_PER_SEC);
                 (void)stage_cg_usage(&st->cg, &u);
                 (void)stage_cg_destroy(s->cfg.jobs_fd, &st->cg);
-        } else {
-                kill_stage(st);
-                kill_unclaimed_orphans(s, st);
+        } else
                 /* The sampled peak, or the main process's own maxrss when it ended between
                  * samples (descendants it did not wait for are not in that figure). */
                 u.peak_bytes = MAX(st->peak_rss_bytes, (uint64_t)ru.ru_maxrss * 1024);
-        }
         /* A fresh cgroup starts at zero, so the counter is the delta. */
         res = stage_attribute(status, u.events.oom_kill, st->cause);
         res.peak_bytes = u.peak_bytes;

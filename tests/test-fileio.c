@@ -100,4 +100,48 @@ TEST(read_file)
         return 0;
 }
 
-TAP_MAIN(T(read_virtual), T(write_string), T(write_atomic), T(read_file))
+TEST(rm_tree_does_not_follow_symlinks)
+{
+        FakeTree t, outside;
+        struct stat st;
+
+        ASSERT_INT(fake_tree_new(&t), ==, 0);
+        ASSERT_INT(fake_tree_new(&outside), ==, 0);
+        ASSERT_INT(fake_tree_write(&outside, "precious", "keep me"), ==, 0);
+        ASSERT_INT(fake_tree_write(&t, "ep.work/a/b/file", "x"), ==, 0);
+        /* A stage user could plant links to anything: they are removed, not followed. */
+        ASSERT_INT(symlinkat(outside.path, t.fd, "ep.work/a/link-to-dir"), ==, 0);
+        ASSERT_INT(rm_tree_at(t.fd, "ep.work"), ==, 0);
+        ASSERT_INT(fstatat(t.fd, "ep.work", &st, AT_SYMLINK_NOFOLLOW), ==, -1);
+        ASSERT_INT(fstatat(outside.fd, "precious", &st, 0), ==, 0);
+        ASSERT_INT(rm_tree_at(t.fd, "missing"), ==, 0);
+        /* A link as the top name is removed itself. */
+        ASSERT_INT(symlinkat(outside.path, t.fd, "top"), ==, 0);
+        ASSERT_INT(rm_tree_at(t.fd, "top"), ==, 0);
+        ASSERT_INT(fstatat(outside.fd, "precious", &st, 0), ==, 0);
+        fake_tree_free(&t);
+        fake_tree_free(&outside);
+        return 0;
+}
+
+TEST(read_regular_only)
+{
+        FakeTree t;
+        _cleanup_free_ char *s = NULL;
+        size_t n;
+
+        ASSERT_INT(fake_tree_new(&t), ==, 0);
+        ASSERT_INT(fake_tree_write(&t, "ep.json", "{}"), ==, 0);
+        ASSERT_INT(read_regular_file_at(t.fd, "ep.json", 100, &s, &n), ==, 0);
+        ASSERT_STR(s, "{}");
+        ASSERT_INT(symlinkat("/etc/passwd", t.fd, "link.json"), ==, 0);
+        ASSERT_INT(read_regular_file_at(t.fd, "link.json", 100000, &s, &n), ==, -ELOOP);
+        /* A FIFO would block a reader forever: refused without waiting. */
+        ASSERT_INT(mkfifoat(t.fd, "fifo.json", 0600), ==, 0);
+        ASSERT_INT(read_regular_file_at(t.fd, "fifo.json", 100, &s, &n), ==, -EINVAL);
+        fake_tree_free(&t);
+        return 0;
+}
+
+TAP_MAIN(T(read_virtual), T(write_string), T(write_atomic), T(read_file),
+        T(rm_tree_does_not_follow_symlinks), T(read_regular_only))
