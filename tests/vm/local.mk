@@ -32,3 +32,4 @@ clean-vm:
 	-rm -rf tests/vm/cache
 
 .PHONY: check-vm clean-vm
+EXTRA_DIST += tests/vm/systemd
