@@ -48,5 +48,10 @@ int cli_self_exe(char *buf, size_t size);
 #include <stdbool.h>
 int cli_signalfd(bool with_hup);
 
+/* Prints o as one JSON line on stdout and frees it (NULL: out of memory). Returns 0 or
+ * -ENOMEM. */
+typedef struct cJSON cJSON;
+int cli_print_json_line(cJSON *o);
+
 /* "Try 'memgov VERB --help'." after a usage error; returns EXIT_USAGE. */
 int usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

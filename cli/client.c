@@ -5,6 +5,7 @@
 #include <math.h>
 #include <time.h>
 
+#include "common/json-util.h"
 #include "cli/cli.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -18,8 +19,6 @@
  * from the daemon's reply; a key the reply lacks is simply not printed, so the client and the
  * daemon can grow independently. Human output stays within 80 columns: table cells are clipped,
  * and text from the daemon is stripped of control characters before it reaches the terminal. */
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 enum {
         OPT_TITLE = 1U << 0,

@@ -48,7 +48,6 @@ static int print_result(const Runtime *rt, const StageResult *r, uint64_t limit,
         stage_result_to_string(r, what, sizeof(what));
         if (json) {
                 cJSON *o = cJSON_CreateObject();
-                char *s;
                 if (!o)
                         return -ENOMEM;
                 cJSON_AddStringToObject(o, "result", stage_result_kind_to_string(r->kind));
@@ -62,13 +61,7 @@ static int print_result(const Runtime *rt, const StageResult *r, uint64_t limit,
                 cJSON_AddStringToObject(o, "spawn", spawn_method_to_string(rt->spawn_method));
                 if (rt->selftest_r == 0)
                         cJSON_AddBoolToObject(o, "kill_then_clone_bug", rt->kill_then_clone_bug);
-                s = cJSON_PrintUnformatted(o);
-                cJSON_Delete(o);
-                if (!s)
-                        return -ENOMEM;
-                printf("%s\n", s);
-                free(s);
-                return 0;
+                return cli_print_json_line(o);
         }
         log_info("exec: %s (peak %s of %s, %llu.%03llus, %s mode)", what,
                 format_size_human(peak, sizeof(peak), r->peak_bytes),

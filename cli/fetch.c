@@ -46,7 +46,6 @@ static void on_progress(uint64_t done, uint64_t total, void *userdata)
 static int print_result(const FetchResult *r, const char *error)
 {
         cJSON *o = cJSON_CreateObject();
-        char *s = NULL;
         bool ok = !error && r->outcome == FETCH_OK;
         bool good = o && cJSON_AddBoolToObject(o, "ok", ok);
 
@@ -71,15 +70,11 @@ static int print_result(const FetchResult *r, const char *error)
                 good = cJSON_AddNumberToObject(o, "redirects", r->redirects);
         if (good && r->resumed_from_bytes > 0)
                 good = cJSON_AddNumberToObject(o, "resumed_from", (double)r->resumed_from_bytes);
-        if (good)
-                s = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (!s)
+        if (!good) {
+                cJSON_Delete(o);
                 return -ENOMEM;
-        printf("%s\n", s);
-        fflush(stdout);
-        cJSON_free(s);
-        return 0;
+        }
+        return cli_print_json_line(o);
 }
 
 _printf_(1, 2) static int fail_early(const char *fmt, ...)

@@ -5,6 +5,7 @@
 #include <linux/capability.h>
 #include <sys/utsname.h>
 
+#include "common/json-util.h"
 #include "cli/cli.h"
 #include "cli/probe.h"
 #include "common/fileio.h"
@@ -15,8 +16,6 @@
 #include "governor/layout.h"
 #include "governor/memstat.h"
 #include "policies/policy.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 static void help(void)
 {
@@ -102,7 +101,6 @@ static int print_json(const Probe *p)
         _cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
         const GovDiscovery *d = &p->d;
         cJSON *probs;
-        char *s;
 
         if (!o)
                 return -ENOMEM;
@@ -135,12 +133,7 @@ static int print_json(const Probe *p)
                 cJSON_AddStringToObject(e, "fix", d->problems[i].fix);
                 cJSON_AddItemToArray(probs, e);
         }
-        s = cJSON_PrintUnformatted(o);
-        if (!s)
-                return -ENOMEM;
-        printf("%s\n", s);
-        free(s);
-        return 0;
+        return cli_print_json_line(TAKE_PTR(o));
 }
 
 /* Loads the policy given with -p, or the defaults. Prints the errors. */

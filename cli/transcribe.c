@@ -51,7 +51,6 @@ static void on_progress(
 static int print_result(const TranscribeResult *r, const char *backend, const char *error)
 {
         cJSON *o = cJSON_CreateObject();
-        char *s = NULL;
         bool ok = !error && r->outcome == TRANSCRIBE_OK;
         bool good = o && cJSON_AddBoolToObject(o, "ok", ok);
 
@@ -69,15 +68,11 @@ static int print_result(const TranscribeResult *r, const char *backend, const ch
                 if (good && r->http_status > 0)
                         good = cJSON_AddNumberToObject(o, "status", (double)r->http_status);
         }
-        if (good)
-                s = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (!s)
+        if (!good) {
+                cJSON_Delete(o);
                 return -ENOMEM;
-        printf("%s\n", s);
-        fflush(stdout);
-        cJSON_free(s);
-        return 0;
+        }
+        return cli_print_json_line(o);
 }
 
 _printf_(1, 2) static int fail_early(const char *fmt, ...)

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "common/log.h"
+#include "common/json-util.h"
 #include "common/macro.h"
 
 int cli_parse_spawn(const char *verb, const char *s, SpawnMethod *ret)
@@ -52,4 +53,18 @@ int cli_signalfd(bool with_hup)
                 sigprocmask(SIG_UNBLOCK, &mask, NULL);
         }
         return fd;
+}
+
+int cli_print_json_line(cJSON *o)
+{
+        _cleanup_(cJSON_Deletep) cJSON *owned = o;
+        char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+
+        if (!s)
+                return -ENOMEM;
+        printf("%s\n", s);
+        /* Stage results are read by the daemon as soon as the stage exits. */
+        fflush(stdout);
+        cJSON_free(s);
+        return 0;
 }

@@ -3,7 +3,7 @@
 noinst_LIBRARIES += libmemgov.a
 libmemgov_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CJSON_CFLAGS) $(CGROUP_CFLAGS)
 libmemgov_a_SOURCES = \
-	common/macro.h \
+	common/macro.h common/json-util.h \
 	common/log.c common/log.h \
 	common/parse.c common/parse.h \
 	common/fileio.c common/fileio.h \

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <limits.h>
 
+#include "common/json-util.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "runner/audio.h"
@@ -26,8 +27,6 @@ static const char default_prompt[] =
         "Transcribe the speech in this audio verbatim, in the language spoken. Output only the "
         "transcript as plain text: no timestamps, no speaker labels, no headings, no commentary. "
         "If there is no speech, output nothing.";
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 typedef struct Gemini {
         BackendContext ctx;

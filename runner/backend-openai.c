@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 
+#include "common/json-util.h"
 #include "common/macro.h"
 #include "runner/audio.h"
 #include "runner/backend.h"
@@ -19,8 +20,6 @@
 
 #define MULTIPART_OVERHEAD (16 * 1024)           /* the form's other fields and boundaries */
 #define GPT4O_MAX_USEC     (1380 * USEC_PER_SEC) /* 1400 s, less a margin for rounding */
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 typedef struct OpenAI {
         BackendContext ctx;

@@ -8,12 +8,11 @@
 #include <sys/timerfd.h>
 #include <sys/un.h>
 
+#include "common/json-util.h"
 #include "common/macro.h"
 #include "runner/control.h"
 #include "runner/manifest.h"
 #include "runner/state.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 /* The server runs inside the daemon's single-threaded event loop, so nothing here may block:
  * every socket is non-blocking, a connection is only read when its previous reply has been

@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "common/json-util.h"
 #include "common/macro.h"
 #include "runner/fetch.h"
 #include "runner/http.h"
@@ -16,7 +17,6 @@
 #define PROGRESS_INTERVAL_USEC (250 * USEC_PER_MSEC)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all);
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 int http_origin(const char *url, char *buf, size_t size)
 {

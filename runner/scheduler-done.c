@@ -4,13 +4,12 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "common/json-util.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "runner/scheduler-internal.h"
 
 #define RESULT_MAX (64 * 1024)
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 /* The stage's one JSON line, or NULL when it wrote none (it crashed or was killed). */
 static cJSON *read_result(SchedRun *run)

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
+#include "common/json-util.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "runner/manifest.h"
@@ -19,8 +20,6 @@
 #define WAV_SLACK_BYTES 4096 /* a WAV header and a sample frame */
 #define MP3_SLACK_BYTES (2 * MP3_FRAME_MAX)
 #define SLACK_USEC      (200 * USEC_PER_MSEC) /* more than any MP3 frame lasts (144 ms) */
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 const char *transcribe_outcome_to_string(TranscribeOutcome o)
 {

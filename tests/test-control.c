@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "common/json-util.h"
 #include "common/macro.h"
 #include "runner/control.h"
 #include "tests/fake-tree.h"
@@ -18,8 +19,6 @@
  * client sockets are plain non-blocking fds, and it calls control_server_dispatch() in between,
  * the way the daemon's event loop would. Client-API tests fork a child that makes the blocking
  * calls while the parent serves. */
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 typedef struct Env {
         FakeTree t;

@@ -11,11 +11,10 @@
 #include <poll.h>
 #include <signal.h>
 
+#include "common/json-util.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "runner/control.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 typedef struct Stub {
         cJSON *replies;
