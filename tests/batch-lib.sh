@@ -20,6 +20,10 @@ batch_setup() {
         local name=$1 episodes=$2 i
         t=$(mktemp -d "/tmp/memgov-$name.XXXXXX")
         chmod 755 "$t"
+        # Stages run as nobody and start this binary: the build tree may sit in a folder nobody
+        # cannot enter (a mktemp clone is 0700), so they get a copy in the test's own folder.
+        cp "$MEMGOV" "$t/memgov"
+        MEMGOV=$t/memgov
         mkdir -p "$t/www"
         python3 - "$t/www" "$episodes" <<'PY'
 import struct, sys
