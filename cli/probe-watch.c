@@ -68,7 +68,8 @@ static void print_line(
 int probe_watch(const Policy *p, const GovDiscovery *d, int fs_fd, int proc_fd, uint64_t budget,
         usec_t interval, unsigned count)
 {
-        _cleanup_close_ int watched = open_watched(fs_fd, d), trig_dir = -EBADF;
+        _cleanup_close_ int watched = open_watched(fs_fd, d), svc = gov_open_service_cgroup(fs_fd, d),
+                            trig_dir = -EBADF;
         PsiTriggerFd trig = { .fd = -EBADF };
         GovSampler s;
         GovState st;
@@ -76,7 +77,8 @@ int probe_watch(const Policy *p, const GovDiscovery *d, int fs_fd, int proc_fd, 
         usec_t start;
         int r;
 
-        r = gov_sampler_open(&s, watched, proc_fd);
+        /* Memory of jobs/, pressure of the service cgroup: what the daemon reads (DESIGN.md). */
+        r = gov_sampler_open(&s, watched, svc, proc_fd);
         if (r < 0)
                 return log_error_errno(r, "probe: cannot open the readings: %m");
         /* A trigger on the same source the averages come from, to show events as they happen. */

@@ -16,16 +16,16 @@ static int open_ro(int dirfd, const char *name)
         return fd < 0 ? -errno : fd;
 }
 
-int gov_sampler_open(GovSampler *s, int cgroup_fd, int proc_fd)
+int gov_sampler_open(GovSampler *s, int memory_fd, int pressure_fd, int proc_fd)
 {
         char buf[256];
         PsiStats st;
 
         *s = GOV_SAMPLER_NULL;
-        s->current_fd = open_ro(cgroup_fd, "memory.current");
-        s->stat_fd = open_ro(cgroup_fd, "memory.stat");
-        s->max_fd = open_ro(cgroup_fd, "memory.max");
-        s->pressure_fd = open_ro(cgroup_fd, "memory.pressure");
+        s->current_fd = open_ro(memory_fd, "memory.current");
+        s->stat_fd = open_ro(memory_fd, "memory.stat");
+        s->max_fd = open_ro(memory_fd, "memory.max");
+        s->pressure_fd = open_ro(pressure_fd, "memory.pressure");
         /* Readable is not enough: with PSI off the cgroup file may exist but fail to read. */
         if (s->pressure_fd >= 0 &&
                 (read_virtual_fd(s->pressure_fd, buf, sizeof(buf)) < 0 || psi_parse(buf, &st) < 0))

@@ -29,10 +29,12 @@ typedef struct GovSample {
         PsiStats psi;
 } GovSample;
 
-/* Opens what exists: memory files of cgroup_fd (pass -EBADF for none), the cgroup's
- * memory.pressure if readable, else proc_fd's pressure/memory. Missing sources are not errors:
- * the sample says what it has. Returns 0 or -ENOMEM/-EMFILE. */
-int gov_sampler_open(GovSampler *s, int cgroup_fd, int proc_fd);
+/* Opens what exists: memory files of memory_fd (jobs/ in cgroup mode; -EBADF for none),
+ * memory.pressure of pressure_fd (the service cgroup: its stalls include the supervisor's and
+ * those of anything else the service runs, not only the stages') if readable, else proc_fd's
+ * pressure/memory. Missing sources are not errors: the sample says what it has. Returns 0 or
+ * -ENOMEM/-EMFILE. */
+int gov_sampler_open(GovSampler *s, int memory_fd, int pressure_fd, int proc_fd);
 void gov_sampler_close(GovSampler *s);
 
 /* Takes one sample. Returns 0, or -errno when a file that was open stops being readable (the

@@ -267,6 +267,19 @@ bool gov_admit(const GovState *s, const Policy *p, const GovReadings *r, const G
         return n > 0;
 }
 
+bool gov_leaves_room(const Policy *p, const GovReadings *r, const GovRunning *running, size_t n_running,
+        uint64_t head_bytes, uint64_t estimate_bytes)
+{
+        uint64_t smaller = 0;
+
+        for (size_t i = 0; running && i < n_running; i++) {
+                uint64_t held = MAX(running[i].estimate_bytes, running[i].observed_bytes);
+                if (held < head_bytes)
+                        smaller = add_sat(smaller, held);
+        }
+        return add_sat(add_sat(smaller, estimate_bytes), head_bytes) <= usable_bytes(p, r);
+}
+
 int gov_tokens(const GovState *s, const Policy *p, const GovReadings *r, const GovRunning *running,
         size_t n_running, const uint64_t estimates[_JOB_CLASS_MAX], GovTokens *ret)
 {

@@ -122,6 +122,14 @@ GovReason gov_pressure_reason(const GovState *s, const Policy *p, const GovReadi
 bool gov_admit(const GovState *s, const Policy *p, const GovReadings *r, const GovRunning *running,
         size_t n_running, JobClass c, uint64_t estimate_bytes, GovReason *ret_reason);
 
+/* Whether a stage with estimate_bytes may start ahead of a larger waiting one (head_bytes) without
+ * delaying it: the running stages smaller than the head (larger ones end, and make room, on their
+ * own terms), this stage and the head must fit the usable budget together. Without this rule a
+ * stream of medium stages, each fitting beside the others, would keep a large one waiting until
+ * nothing else is left, and the large ones would then run alone at the end of a batch. Pure. */
+bool gov_leaves_room(const Policy *p, const GovReadings *r, const GovRunning *running, size_t n_running,
+        uint64_t head_bytes, uint64_t estimate_bytes);
+
 typedef struct GovClassTokens {
         unsigned tokens;         /* stages of this class that could start now, each with estimate */
         GovReason reason;        /* why tokens == 0; GOV_REASON_NONE when tokens > 0 */

@@ -14,6 +14,7 @@ static const char *const enforcement_names[] = { "auto", "cgroup", "watchdog", N
 static const char *const backend_names[] = { "command", "gemini", "openai", NULL };
 static const char *const output_names[] = { "stdout", "file", NULL };
 static const char *const seccomp_names[] = { "default", "off", NULL };
+static const char *const order_names[] = { "largest-first", "fifo", NULL };
 
 /* The table reads best as a table: keep clang-format out of it. */
 /* clang-format off */
@@ -51,6 +52,7 @@ const PolicyKey policy_table[] = {
         DBL("memory", "margin", memory.margin, "1.25", 1.0, 10.0),
         DBL("memory", "escalation", memory.escalation, "1.5", 1.0, 10.0),
         BOOL("memory", "swap", memory.swap, "off"),
+        ENUM("memory", "order", memory.order, "largest-first", order_names),
 
         { "pressure", "trigger", PT_TRIGGER, F(pressure.trigger), "some 150ms 2s", 0, 0, 0, 0, 0, NULL },
         PCT("pressure", "some_avg10_max", pressure.some_avg10_max_permyriad, "10%"),

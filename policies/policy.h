@@ -17,6 +17,13 @@ typedef enum Enforcement {
         _ENFORCEMENT_MAX,
 } Enforcement;
 
+/* Which of the stages that could start now is admitted first. */
+typedef enum AdmitOrder {
+        ADMIT_ORDER_LARGEST_FIRST, /* largest estimate first, smaller ones fill the gaps */
+        ADMIT_ORDER_FIFO,          /* oldest episode first */
+        _ADMIT_ORDER_MAX,
+} AdmitOrder;
+
 typedef enum PsiKind {
         PSI_SOME,
         PSI_FULL,
@@ -77,6 +84,7 @@ typedef struct Policy {
                 double margin;
                 double escalation;
                 bool swap;
+                AdmitOrder order;
         } memory;
 
         struct {

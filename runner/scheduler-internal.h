@@ -6,6 +6,9 @@
 #include "governor/sampler.h"
 #include "runner/scheduler.h"
 
+/* Runnable episodes considered per admission pass, oldest first. */
+#define SCHEDULER_RUNNABLE_MAX 64
+
 /* One running stage attempt. */
 typedef struct SchedRun {
         struct SchedRun *next;

@@ -119,6 +119,7 @@ int scheduler_new(
         Scheduler *s = calloc(1, sizeof(*s));
         RuntimeOptions ro = { .spawn = o->spawn, .reap_leftovers = true, .done = scheduler_on_stage_done };
         struct itimerspec its;
+        bool cgroup_mode;
         int r;
 
         if (!s)
@@ -191,17 +192,18 @@ int scheduler_new(
                 snprintf(err, errlen, "epoll: %s", strerror(-r));
                 goto fail;
         }
-        /* Readings: the jobs cgroup in cgroup mode; in watchdog mode only PSI (usage is the
-         * stages' sampled RSS). */
-        r = gov_sampler_open(&s->sampler,
-                s->rt.discovery.mode == GOV_MODE_CGROUP ? s->rt.layout.jobs_fd : -EBADF, s->rt.proc_fd);
+        /* Readings: memory of the jobs cgroup and pressure of the service cgroup in cgroup mode
+         * (DESIGN.md); in watchdog mode only PSI (usage is the stages' sampled RSS). */
+        cgroup_mode = s->rt.discovery.mode == GOV_MODE_CGROUP;
+        r = gov_sampler_open(&s->sampler, cgroup_mode ? s->rt.layout.jobs_fd : -EBADF,
+                cgroup_mode ? s->rt.layout.service_fd : -EBADF, s->rt.proc_fd);
         if (r < 0) {
                 snprintf(err, errlen, "cannot open memory readings: %s", strerror(-r));
                 goto fail;
         }
         /* A trigger on the same pressure source; without one, avg10 polling still works. */
         if (s->sampler.pressure_fd >= 0) {
-                int dir = s->sampler.pressure_is_system ? s->rt.proc_fd : s->rt.layout.jobs_fd;
+                int dir = s->sampler.pressure_is_system ? s->rt.proc_fd : s->rt.layout.service_fd;
                 if (psi_trigger_open(dir,
                             s->sampler.pressure_is_system ? "pressure/memory" : "memory.pressure",
                             &p->pressure.trigger, &s->trigger) >= 0)
@@ -319,6 +321,9 @@ int scheduler_dispatch(Scheduler *s, int timeout_ms)
                         r = supervisor_dispatch(s->rt.supervisor, 0);
                         if (r < 0)
                                 return r;
+                        /* A stage that ended has given its memory back: admit on a fresh reading,
+                         * not on one up to sample_interval old that still counts it. */
+                        tick = true;
                 } else if (tag == TAG_TIMER) {
                         uint64_t x;
                         (void)read(s->timer_fd, &x, sizeof(x));

@@ -26,7 +26,7 @@ TEST(cgroup_readings)
                            "full avg10=3.00 avg60=0.00 avg300=0.00 total=1\n"),
                 ==, 0);
         cg = openat(t.fd, "jobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        ASSERT_INT(gov_sampler_open(&s, cg, -EBADF), ==, 0);
+        ASSERT_INT(gov_sampler_open(&s, cg, cg, -EBADF), ==, 0);
         ASSERT_TRUE(!s.pressure_is_system);
         ASSERT_INT(gov_sampler_read(&s, &g), ==, 0);
         ASSERT_TRUE(g.have_memory && g.have_psi);
@@ -60,7 +60,7 @@ TEST(system_pressure_fallback)
                 fake_tree_write(&t, "pressure/memory", "some avg10=0.50 avg60=0.00 avg300=0.00 total=9\n"),
                 ==, 0);
         /* No readable cgroup (watchdog mode on a hybrid host): only system PSI. */
-        ASSERT_INT(gov_sampler_open(&s, -EBADF, t.fd), ==, 0);
+        ASSERT_INT(gov_sampler_open(&s, -EBADF, -EBADF, t.fd), ==, 0);
         ASSERT_TRUE(s.pressure_is_system);
         ASSERT_INT(gov_sampler_read(&s, &g), ==, 0);
         ASSERT_TRUE(!g.have_memory && g.have_psi && !g.psi.has_full);

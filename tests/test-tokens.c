@@ -772,6 +772,46 @@ TEST(hold_helpers)
         return 0;
 }
 
+/* The head-of-line rule of largest-first admission: budget 1G, headroom 128M, so 896M usable. */
+TEST(leaves_room_table)
+{
+        _cleanup_policy_ Policy p = {};
+        GovReadings r = { .budget_bytes = 1 * GB, .now_usec = 5 * SEC };
+        static const struct {
+                const char *what;
+                GovRunning running[4];
+                size_t n;
+                uint64_t head_mb, estimate_mb;
+                bool ok;
+        } cases[] = {
+                { "nothing runs: small + head fit", {}, 0, 600, 200, true },
+                { "nothing runs: small + head do not fit", {}, 0, 600, 300, false },
+                { "exactly usable", {}, 0, 600, 296, true },
+                { "a larger stage running does not count (it ends on its own)", { TR(700, 0) }, 1, 600, 200,
+                        true },
+                { "an equal stage running does not count either", { TR(600, 0) }, 1, 600, 200, true },
+                { "smaller stages running count", { TR(150, 0), TR(100, 0) }, 2, 600, 100, false },
+                { "smaller stages running, room left", { TR(150, 0), TR(100, 0) }, 2, 600, 46, true },
+                { "observed usage above the estimate counts", { TR(100, 250) }, 1, 600, 100, false },
+                { "observed usage at or over the head: a larger stage", { TR(100, 650) }, 1, 600, 200,
+                        true },
+                { "other classes count too", { DL(64, 0), API(32, 0) }, 2, 600, 200, true },
+                { "other classes count too, full", { DL(64, 0), API(32, 0) }, 2, 600, 201, false },
+        };
+
+        ASSERT_INT(steady_policy(&p), ==, 0);
+        FOREACH_ARRAY (c, cases, ELEMENTSOF(cases)) {
+                bool ok = gov_leaves_room(&p, &r, c->running, c->n, c->head_mb * MB, c->estimate_mb * MB);
+                if (ok != c->ok) {
+                        printf("# %s: got %s, want %s\n", c->what, ok ? "room" : "no room",
+                                c->ok ? "room" : "no room");
+                        return -1;
+                }
+        }
+        return 0;
+}
+
 TAP_MAIN(T(reason_strings), T(hard_usage), T(admission_table), T(tokens_per_class),
         T(pressure_and_window_sequences), T(readings_ahead_of_state), T(window_follows_policy),
-        T(stage_limit_table), T(stage_reservation_table), T(oom_escalation_and_hold), T(hold_helpers))
+        T(stage_limit_table), T(stage_reservation_table), T(oom_escalation_and_hold), T(hold_helpers),
+        T(leaves_room_table))

@@ -76,3 +76,11 @@ alive() {
         [ -r "/proc/$1/stat" ] || return 1
         ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat"
 }
+
+# vm_save FILE [NAME]: send FILE back to the host, which writes it to DATA_DIR/SCENARIO/NAME
+# when tests/vm/run has --data (bench/run uses it for time series). Text files of modest size
+# only: every line crosses the serial port.
+vm_save() {
+        _name=${2:-$(basename "$1")}
+        sed "s|^|$VM_MARK data $SCENARIO $_name |" "$1" >>"$VM_RESULTS"
+}
