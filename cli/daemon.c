@@ -408,9 +408,20 @@ int verb_daemon(int argc, char *argv[])
                 struct pollfd p[3] = { { .fd = scheduler_fd(d.sched), .events = POLLIN },
                         { .fd = control_server_fd(d.control), .events = POLLIN },
                         { .fd = sig_fd, .events = POLLIN } };
-                usec_t now;
+                usec_t now = now_usec(CLOCK_MONOTONIC),
+                       slack = MIN(d.policy->pressure.sample_interval_usec, USEC_PER_SEC) / 2,
+                       wake = last_slow + USEC_PER_SEC + slack;
 
-                if (poll(p, 3, 250) < 0 && errno != EINTR)
+                /* The once-a-second duties (status, watchdog ping, metrics) run on the first wakeup
+                 * at least 1 s - slack after the last run, which is normally the sampler's tick: an
+                 * idle daemon wakes once per tick, not once more for the duties. The poll timeout
+                 * is only the fallback, at 1 s + slack, should no tick come. */
+                if (draining && drain_deadline > 0)
+                        wake = MIN(wake, drain_deadline);
+                if (poll(p, 3,
+                            wake > now ? (int)MIN((wake - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC, 2000ULL)
+                                       : 0) < 0 &&
+                        errno != EINTR)
                         break;
                 if (p[2].revents & POLLIN) {
                         struct signalfd_siginfo si;
@@ -457,7 +468,7 @@ int verb_daemon(int argc, char *argv[])
                         ret = EXIT_OK;
                         break;
                 }
-                if (now - last_slow >= USEC_PER_SEC) {
+                if (now - last_slow + slack >= USEC_PER_SEC) {
                         last_slow = now;
                         notify_status(&d, false);
                         write_metrics(&d);

@@ -147,15 +147,40 @@ void gov_estimator_model(const GovEstimator *e, GovEstimateModel *ret)
         ret->base_bytes = gov_percentile(residuals, n, e->percentile);
 }
 
+/* Before the fit: the largest peak per input byte seen, times the input, when the input is at
+ * least the smallest one seen; else +inf (the caller keeps the seed). For any peak = base + slope
+ * × input with base, slope >= 0, peak_i / input_i >= base / input + slope once input >= input_i,
+ * so this never estimates below such a model. A stage with a fixed cost (a fetch's buffer) gets a
+ * huge value here, and the seed caps it. */
+static double early_bound(const GovEstimator *e, uint64_t input_bytes)
+{
+        unsigned n = n_samples(e);
+        uint64_t min_input = UINT64_MAX;
+        double ratio = 0;
+
+        for (unsigned i = 0; i < n; i++) {
+                if (e->input_bytes[i] == 0)
+                        return INFINITY;
+                min_input = MIN(min_input, e->input_bytes[i]);
+                ratio = MAX(ratio, (double)e->peak_bytes[i] / (double)e->input_bytes[i]);
+        }
+        if (n == 0 || input_bytes < min_input)
+                return INFINITY;
+        return ratio * (double)input_bytes;
+}
+
 uint64_t gov_estimator_estimate(const GovEstimator *e, uint64_t input_bytes)
 {
         GovEstimateModel m;
         double x;
 
         gov_estimator_model(e, &m);
-        if (!m.learned)
-                return e->seed_bytes;
-        x = m.base_bytes + m.slope * (double)input_bytes;
+        if (!m.learned) {
+                x = early_bound(e, input_bytes);
+                if (!(x < (double)e->seed_bytes))
+                        return e->seed_bytes;
+        } else
+                x = m.base_bytes + m.slope * (double)input_bytes;
         if (!(x > (double)GOV_PAGE_BYTES))
                 return GOV_PAGE_BYTES;
         /* 2^64 - 4096 is exactly representable; anything at or above it (or NaN) saturates. */

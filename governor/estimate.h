@@ -30,11 +30,16 @@
  *   samples p90 is the 18th smallest, so one or two outliers do not set the estimate; with 5
  *   samples it is the largest, which is the cautious choice while little is known.
  * - estimate(S) = base + slope × S, rounded up to a 4 KiB page and at least one page.
- * - With fewer than GOV_ESTIMATE_MIN_SAMPLES samples the policy seed (classes[c].estimate) is
- *   used as it is, whatever the input size. Once learned, the seed is no longer a floor: learning
- *   that stages need less than the operator guessed is the point, and a low estimate is bounded
- *   by the per-stage limit (never below job_min), by reserving max(estimate, observed usage) while
- *   a stage runs, and by OOM escalation.
+ * - With fewer than GOV_ESTIMATE_MIN_SAMPLES samples there is no fit yet. The estimate is then
+ *   the policy seed (classes[c].estimate), or less when the samples prove less is enough:
+ *   max_i(peak_i / input_i) × S, for an input S at least as large as the smallest input seen.
+ *   For any affine model with base, slope >= 0 that bound is never below the model, so a cold
+ *   start runs the first stage on the seed and the next ones on what it showed: a batch of
+ *   episodes of very different sizes does not run its first five one at a time.
+ * - Once learned, the seed is no longer a floor: learning that stages need less than the
+ *   operator guessed is the point, and a low estimate is bounded by the per-stage limit (never
+ *   below job_min), by reserving max(estimate, observed usage) while a stage runs, and by OOM
+ *   escalation (whose limits never fall below the last one killed: gov_escalated_limit()).
  * - The ring holds the last GOV_ESTIMATE_RING samples; older ones are forgotten, so the estimate
  *   follows a changed model, backend or feed.
  * Callers pass the best-known input size: for a fetch, Content-Length if known, else 0 (its

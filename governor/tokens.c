@@ -354,6 +354,16 @@ uint64_t gov_stage_reservation(const Policy *p, uint64_t estimate_bytes, unsigne
         return MIN(need, gov_stage_limit(p, estimate_bytes, oom_count));
 }
 
+uint64_t gov_escalated_limit(const Policy *p, uint64_t last_limit_bytes)
+{
+        uint64_t hi = limit_ceiling(p);
+        double x = (double)last_limit_bytes * p->memory.escalation;
+
+        if (!(x < (double)hi))
+                return hi;
+        return MIN(page_up((uint64_t)ceil(x)), hi);
+}
+
 bool gov_limit_at_job_max(const Policy *p, uint64_t limit_bytes)
 {
         return limit_bytes >= limit_ceiling(p);

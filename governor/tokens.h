@@ -169,6 +169,12 @@ uint64_t gov_stage_limit(const Policy *p, uint64_t estimate_bytes, unsigned oom_
  * limit. Both are capped at the attempt's own limit: a stage can never hold more than that. */
 uint64_t gov_stage_reservation(const Policy *p, uint64_t estimate_bytes, unsigned oom_count);
 
+/* The least limit the next attempt gets after an OOM kill at last_limit_bytes: last × escalation,
+ * rounded up to a page, at most job_max. The estimate may have fallen since that attempt (other
+ * episodes taught the estimator that stages need less); the limit that was proven too small must
+ * not come back. */
+uint64_t gov_escalated_limit(const Policy *p, uint64_t last_limit_bytes);
+
 /* Whether an attempt that ran with limit_bytes had no escalation left, i.e. its limit was job_max:
  * an OOM kill of such an attempt counts towards holding the episode. */
 bool gov_limit_at_job_max(const Policy *p, uint64_t limit_bytes);

@@ -25,7 +25,7 @@ typedef struct Ledger Ledger;
 
 #define LEDGER_FILE           "ledger.sqlite"
 #define LEDGER_LOCK_FILE      "lock"
-#define LEDGER_SCHEMA_VERSION 2
+#define LEDGER_SCHEMA_VERSION 3
 #define LEDGER_ESTIMATES_KEEP 256
 #define LEDGER_CGROUP_MAX     (128 + 32)
 

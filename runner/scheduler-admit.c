@@ -271,6 +271,12 @@ int scheduler_admit(Scheduler *s)
                 estimate = gov_estimator_estimate(&s->estimates.kinds[run->est_kind], run->input_bytes);
                 run->limit = gov_stage_limit(s->policy, estimate, eps[i].status.oom_count);
                 run->reservation = gov_stage_reservation(s->policy, estimate, eps[i].status.oom_count);
+                if (eps[i].status.oom_count > 0 && eps[i].current_limit_bytes > 0) {
+                        run->limit =
+                                MAX(run->limit, gov_escalated_limit(s->policy, eps[i].current_limit_bytes));
+                        run->reservation =
+                                MAX(run->reservation, MIN(eps[i].current_limit_bytes, run->limit));
+                }
                 cand[nc++] = (Candidate){ .i = i, .run = run };
         }
         if (largest_first)

@@ -5,7 +5,7 @@
 BUILD_PACKAGES="gcc make autoconf automake autoconf-archive pkg-config xz-utils
         libcurl4-openssl-dev libseccomp-dev libcgroup-dev libinih-dev libcjson-dev libsqlite3-dev libsystemd-dev"
 # What the tests need besides: test servers are small python3 programs (standard library only).
-TEST_PACKAGES="python3 clang clang-format curl sqlite3 espeak-ng lame sox"
+TEST_PACKAGES="python3 clang clang-format curl sqlite3 espeak-ng lame sox time"
 
 say() { printf '==> %s\n' "$*"; }
 

@@ -23,6 +23,9 @@ tests_test_fake_tree_LDADD = $(TEST_LIBS)
 
 # Command-line tests run the built binary.
 TESTS += tests/test-cli.sh
+# bench/'s workload, ramp and report (bench/run itself boots the VM: not part of check).
+TESTS += tests/test-bench.sh
+EXTRA_DIST += tests/test-bench.sh
 EXTRA_DIST += tests/test-cli.sh tests/lib.sh tests/policies
 
 # Fuzz targets: built as plain programs that replay their corpus under 'make check';

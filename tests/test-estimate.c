@@ -75,8 +75,17 @@ typedef struct EstCase {
 
 static const EstCase est_cases[] = {
         { "no samples: the seed", 0, {}, {}, 100 * MB, SEED, -1 },
-        { "four samples: still the seed", 4, { 100 * MB, 100 * MB, 100 * MB, 100 * MB },
+        { "four samples, early bound over the seed: the seed", 4, { 100 * MB, 100 * MB, 100 * MB, 100 * MB },
                 { 10 * MB, 20 * MB, 30 * MB, 40 * MB }, 1 * GB, SEED, -1 },
+        { "one sample: its peak per input byte times the input", 1, { 30 * MB }, { 10 * MB }, 20 * MB,
+                60 * MB, -1 },
+        { "one sample, a smaller input: the seed", 1, { 30 * MB }, { 10 * MB }, 5 * MB, SEED, -1 },
+        { "early samples: the largest ratio", 2, { 30 * MB, 25 * MB }, { 10 * MB, 20 * MB }, 40 * MB,
+                120 * MB, -1 },
+        { "early bound over the seed: the seed", 2, { 30 * MB, 25 * MB }, { 10 * MB, 20 * MB }, 1 * GB, SEED,
+                -1 },
+        { "early sample without input size: the seed", 2, { 30 * MB, 25 * MB }, { 0, 20 * MB }, 40 * MB,
+                SEED, -1 },
         { "constant stage ignores input size", 5, M5(10, 10, 10, 10, 10), M5(1, 50, 100, 150, 200), 200 * MB,
                 10 * MB, 0 },
         { "constant stage, no input size", 5, M5(10, 10, 10, 10, 10), M5(1, 50, 100, 150, 200), 0, 10 * MB,

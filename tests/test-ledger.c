@@ -172,7 +172,7 @@ TEST(open_errors)
                 ==, 0);
         ASSERT_INT(ledger_open(d.state, &l, NULL, err, sizeof(err)), ==, -EPROTONOSUPPORT);
         ASSERT_CONTAINS(
-                err, "has schema version 99, but this memgov knows only up to 2: use a newer memgov");
+                err, "has schema version 99, but this memgov knows only up to 3: use a newer memgov");
         ASSERT_CONTAINS(err, d.db);
         ASSERT_INT(raw_int(d.db, "PRAGMA user_version"), ==, 99);
         ASSERT_INT(unlink(d.db), ==, 0);

@@ -811,7 +811,21 @@ TEST(leaves_room_table)
         return 0;
 }
 
+TEST(escalated_limit)
+{
+        _cleanup_policy_ Policy p = {};
+
+        /* Defaults: escalation 1.5, job_max 1G. */
+        ASSERT_INT(policy_init_defaults(&p), ==, 0);
+        ASSERT_U64(gov_escalated_limit(&p, 40 * MB), 60 * MB);
+        ASSERT_U64(gov_escalated_limit(&p, 4097), 8192); /* rounded up to a page */
+        ASSERT_U64(gov_escalated_limit(&p, 700 * MB), 1 * GB);
+        ASSERT_U64(gov_escalated_limit(&p, 1 * GB), 1 * GB);
+        ASSERT_U64(gov_escalated_limit(&p, UINT64_MAX), 1 * GB);
+        return 0;
+}
+
 TAP_MAIN(T(reason_strings), T(hard_usage), T(admission_table), T(tokens_per_class),
         T(pressure_and_window_sequences), T(readings_ahead_of_state), T(window_follows_policy),
         T(stage_limit_table), T(stage_reservation_table), T(oom_escalation_and_hold), T(hold_helpers),
-        T(leaves_room_table))
+        T(leaves_room_table), T(escalated_limit))
