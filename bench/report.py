@@ -24,6 +24,7 @@ STRATEGIES = [
     ("tp-parallel", "(c) GNU parallel -j4 --memfree 600M"),
     ("tp-memgov", "(d) memgov, cold (fresh ledger)"),
     ("tp-memgov-warm", "(d) memgov, warm (estimates learned)"),
+    ("tp-memgov-fifo", "(d) memgov, warm, order = fifo"),
 ]
 MIB = 1024 * 1024
 
@@ -212,6 +213,11 @@ def throughput(args, lines, headline):
               "`memory.oom.group=1`, so one stage death counts as two there (the `memgov transcribe` "
               "wrapper and ramp). `memory.peak` includes page cache, which the kernel reclaims at the "
               "limit; anon is what cannot be reclaimed without swap.", ""]
+    lines += ["The supervisors of (b) and (c) survive because the kernel's OOM killer picks the largest "
+              "process of the cgroup, a job every time here, and no one retries the killed jobs. As a "
+              "systemd service with the default `OOMPolicy=stop`, (b) and (c) would have been stopped at "
+              "the first kill, with every job in flight: the incident memgov was written for. The fifo row "
+              "is memgov with `[memory] order = fifo`, to show what largest-first admission is worth.", ""]
 
     # Goals for memgov (the issue's).
     for name in ("tp-memgov", "tp-memgov-warm"):
