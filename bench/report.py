@@ -275,9 +275,9 @@ def main():
     lines = ["# memgov benchmarks", ""]
     if args.meta:
         lines += [args.meta, ""]
-    lines += ["Written by `bench/run`; every figure below comes from that one run. The machine is "
-              "shared and noisy and the VM is emulated (qemu TCG): compare ratios within a table, "
-              "not absolute times across runs.", ""]
+    lines += ["Written by `bench/run`. The figures of a table come from one run, side by side (the "
+              "throughput strategies share one boot). The machine is shared and noisy and the VM is "
+              "emulated (qemu TCG): compare ratios within a table, not absolute times across runs.", ""]
     headline = []
     throughput(args, lines, headline)
     lines += section(os.path.join(args.data, "reaction", "reaction.md"), "2. Reaction")
