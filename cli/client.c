@@ -325,6 +325,7 @@ static void print_status(const cJSON *r)
                 {
                         double n = 0;
                         const char *why = jstr(it, "reason");
+                        const cJSON *kept;
                         printf("  ");
                         put_clean(it->string, 12, true);
                         printf("%3.0f", jnum(it, "tokens", &n) ? n : 0.0);
@@ -333,6 +334,14 @@ static void print_status(const cJSON *r)
                                 put_clean(why, 79 - 19, false);
                         }
                         putchar('\n');
+                        kept = cJSON_GetObjectItemCaseSensitive(it, "room_kept_for");
+                        if (cJSON_IsObject(kept) && jstr(kept, "id") && jnum(kept, "bytes", &n)) {
+                                char kb[32];
+                                printf("      room kept for ");
+                                put_clean(jstr(kept, "id"), 40, false);
+                                printf(" (%s): smaller stages start only beside it\n",
+                                        format_size_human(kb, sizeof(kb), (uint64_t)n));
+                        }
                 }
         }
         if (cJSON_IsArray(running)) {

@@ -115,6 +115,15 @@ static void status_reply(Daemon *d, cJSON *reply)
                                 o, "reason", gov_reason_to_string(st.tokens.classes[c].reason));
                 else
                         cJSON_AddNullToObject(o, "reason");
+                /* Why a class with tokens may still start nothing: room is kept for a larger stage. */
+                if (st.room_kept[c].id[0]) {
+                        cJSON *k = cJSON_AddObjectToObject(o, "room_kept_for");
+                        if (k) {
+                                cJSON_AddStringToObject(k, "id", st.room_kept[c].id);
+                                cJSON_AddNumberToObject(k, "bytes", (double)st.room_kept[c].bytes);
+                        }
+                } else
+                        cJSON_AddNullToObject(o, "room_kept_for");
         }
         running = cJSON_AddArrayToObject(reply, "running");
         for (size_t i = 0; running && i < st.n_stages; i++) {

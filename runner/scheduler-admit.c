@@ -281,6 +281,7 @@ int scheduler_admit(Scheduler *s)
         }
         if (largest_first)
                 qsort(cand, nc, sizeof(cand[0]), candidate_cmp);
+        memset(s->room_kept, 0, sizeof(s->room_kept));
 
         for (size_t k = 0; k < nc; k++) {
                 GovRunning running[SCHEDULER_STAGES_MAX];
@@ -302,8 +303,12 @@ int scheduler_admit(Scheduler *s)
                             &reason)) {
                         if (largest_first && head[run->cls] == 0 &&
                                 (reason == GOV_REASON_BUDGET_RESERVATIONS ||
-                                        reason == GOV_REASON_BUDGET_USAGE))
+                                        reason == GOV_REASON_BUDGET_USAGE)) {
                                 head[run->cls] = run->reservation;
+                                snprintf(s->room_kept[run->cls].id, sizeof(s->room_kept[run->cls].id), "%s",
+                                        e->id);
+                                s->room_kept[run->cls].bytes = run->reservation;
+                        }
                         sched_run_free(run);
                         continue; /* a smaller stage or another class may still have room */
                 }

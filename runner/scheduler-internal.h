@@ -61,7 +61,8 @@ struct Scheduler {
         uint64_t results[_STAGE_RESULT_MAX];
         uint64_t peak_stage_bytes[_EPISODE_STAGE_MAX];
         uint64_t peak_stage_limit[_EPISODE_STAGE_MAX];
-        int fatal; /* a ledger write failed: stop */
+        SchedulerRoomKept room_kept[_JOB_CLASS_MAX]; /* the last pass's head per class, for status */
+        int fatal;                                   /* a ledger write failed: stop */
 };
 
 int scheduler_admit(Scheduler *s);

@@ -407,6 +407,7 @@ void scheduler_status(Scheduler *s, SchedulerStatus *ret)
         memcpy(ret->started_class, s->started_class, sizeof(s->started_class));
         memcpy(ret->peak_stage_bytes, s->peak_stage_bytes, sizeof(s->peak_stage_bytes));
         memcpy(ret->peak_stage_limit, s->peak_stage_limit, sizeof(s->peak_stage_limit));
+        memcpy(ret->room_kept, s->room_kept, sizeof(s->room_kept));
         for (SchedRun *run = s->runs; run && n < SCHEDULER_STAGES_MAX; run = run->next, n++) {
                 SchedulerStage *st = &ret->stages[n];
                 struct stat sb;

@@ -39,6 +39,13 @@ typedef struct SchedulerStage {
 
 #define SCHEDULER_STAGES_MAX 64
 
+/* A larger stage of a class that waits for memory while smaller ones are held back so as to leave
+ * room for it (largest-first admission, gov_leaves_room()). Empty id: none. */
+typedef struct SchedulerRoomKept {
+        char id[129];
+        uint64_t bytes;
+} SchedulerRoomKept;
+
 typedef struct SchedulerStatus {
         GovMode mode;
         uint64_t budget_bytes;
@@ -56,6 +63,7 @@ typedef struct SchedulerStatus {
         uint64_t results[_STAGE_RESULT_MAX];
         uint64_t peak_stage_bytes[_EPISODE_STAGE_MAX]; /* highest memory.peak per stage kind */
         uint64_t peak_stage_limit[_EPISODE_STAGE_MAX]; /* the limit that run had */
+        SchedulerRoomKept room_kept[_JOB_CLASS_MAX];
         bool admitting;
 } SchedulerStatus;
 

@@ -65,6 +65,7 @@ kill -HUP "$run"
 sleep 0.5
 check "a valid policy on reload is applied" grep -q "reload: .* applied" "$t/daemon.log"
 
+
 kill -TERM "$run"
 for i in $(seq 100); do kill -0 "$run" 2>/dev/null || break; sleep 0.1; done
 wait "$run"
@@ -74,4 +75,35 @@ check "SIGTERM drains and exits 0" bash -c "[ $rc -eq 0 ] && grep -q 'daemon: st
 "$MEMGOV" status $P >/dev/null 2>"$t/err"
 rc=$?
 check "status without a daemon exits 3 and says so" bash -c "[ $rc -eq 3 ] && grep -qi 'no memgov daemon' '$t/err'"
+
+# Largest-first admission keeps room for a waiting stage. A second daemon on a fresh state folder,
+# where the policy's seed (600M per transcription) is all memgov knows: only one transcription
+# fits the 1G budget, and status names the one that waits.
+mkdir -p "$t/room"
+sed "s|$t/state|$t/room/state|; s|$t/control.sock|$t/room/control.sock|; s|$t/metrics.prom|$t/room/metrics.prom|
+        s/^estimate = 128M/estimate = 600M/; s/^job_max = 256M/job_max = 800M/" "$t/policy.good" >"$t/room/policy.ini"
+R="-p $t/room/policy.ini"
+"$MEMGOV" daemon $R >"$t/room/daemon.log" 2>&1 &
+run=$!
+for i in $(seq 100); do [ -S "$t/room/control.sock" ] && break; sleep 0.1; done
+"$MEMGOV" submit $R slowa "http://127.0.0.1:$port/slow01.wav" >/dev/null
+"$MEMGOV" submit $R slowb "http://127.0.0.1:$port/slow02.wav" >/dev/null
+for i in $(seq 100); do
+        "$MEMGOV" status $R --json >"$t/status" 2>/dev/null
+        python3 -c "import json, sys; d = json.load(open('$t/status')); sys.exit(not (d['tokens']['transcribe']['room_kept_for'] or {}).get('id'))" 2>/dev/null && break
+        sleep 0.1
+done
+check "status names the stage room is kept for" python3 -c "
+import json; d = json.load(open('$t/status'))
+running = [r['id'] for r in d['running'] if r['stage'] == 'transcribe']
+kept = d['tokens']['transcribe']['room_kept_for']
+assert len(running) == 1 and kept and {kept['id'], running[0]} == {'slowa', 'slowb'} and kept['bytes'] == 600 << 20, (running, kept)"
+"$MEMGOV" status $R >"$t/status.txt" 2>&1
+check "status text says room is kept" grep -Eq 'room kept for slow[ab] \(600(\.0)? ?MiB\)' "$t/status.txt"
+# Cancelled, the slow stage does not hold up the drain for its 60 s.
+"$MEMGOV" cancel $R slowa >/dev/null 2>&1
+"$MEMGOV" cancel $R slowb >/dev/null 2>&1
+kill -TERM "$run"
+wait "$run"
+run=
 finish
