@@ -97,6 +97,10 @@ const char *fetch_outcome_to_string(FetchOutcome o);
  * for 408, 425, 429 and 5xx, FETCH_PERMANENT for everything else. */
 FetchOutcome fetch_classify_http_status(long status);
 
+/* Parses the decimal digits at *s (at least one) into ret and advances *s past them. Returns 0,
+ * -EINVAL when *s does not start with a digit, -ERANGE on overflow. */
+int fetch_parse_u64_prefix(const char **s, uint64_t *ret);
+
 /* Parses a Content-Range value "bytes FIRST-LAST/TOTAL" or "bytes * /TOTAL" (without the space;
  * TOTAL may be "*"). Unknown parts are set to UINT64_MAX. Returns 0 or -EINVAL. */
 int fetch_parse_content_range(const char *s, uint64_t *ret_first, uint64_t *ret_last, uint64_t *ret_total);

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # The fetch stage (issue 7): streaming download, format sniffing, SHA-256.
 libmemgov_a_SOURCES += \
-	runner/fetch.c runner/fetch.h \
+	runner/fetch.c runner/fetch-util.c runner/fetch.h \
 	runner/sniff.c runner/sniff.h \
 	runner/sha256.c runner/sha256.h
 
