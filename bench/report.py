@@ -80,7 +80,8 @@ def fmt_victims(v):
     return ", ".join("%s ×%s" % tuple(x.split(":")) for x in v.split(","))
 
 
-def plot(out, name, title, rows, budget_mib, png, xmax=None):
+def plot(out, name, title, rows, budget_mib, png):
+    """One strategy's samples, kept in NAME.dat for plot_all()."""
     dat = os.path.join(out, name + ".dat")
     with open(dat, "w") as f:
         for r in rows:
@@ -92,14 +93,12 @@ set title "{title}"
 set xlabel 'seconds'
 set ylabel 'MiB'
 set yrange [0:{ymax}]
-{xr}
 set key top right
 set grid
 plot {budget} title 'budget (service memory.max)' with lines lw 2 dt 2 lc rgb '#c00000', \\
      '{dat}' using 1:2 title 'memory.current' with lines lw 1.5 lc rgb '#1f77b4', \\
      '{dat}' using 1:3 title 'anon' with lines lw 1 lc rgb '#2ca02c'
-""".format(png=png, title=title.replace('"', "'"), ymax=int(budget_mib * 1.15), dat=dat, budget=budget_mib,
-           xr="set xrange [0:%d]" % xmax if xmax else "")
+""".format(png=png, title=title.replace('"', "'"), ymax=int(budget_mib * 1.15), dat=dat, budget=budget_mib)
     return run_gnuplot(script)
 
 

@@ -68,8 +68,8 @@ static void print_line(
 int probe_watch(const Policy *p, const GovDiscovery *d, int fs_fd, int proc_fd, uint64_t budget,
         usec_t interval, unsigned count)
 {
-        _cleanup_close_ int watched = open_watched(fs_fd, d), svc = gov_open_service_cgroup(fs_fd, d),
-                            trig_dir = -EBADF;
+        _cleanup_close_ int watched = open_watched(fs_fd, d), svc = gov_open_service_cgroup(fs_fd, d);
+        int trig_dir;
         PsiTriggerFd trig = { .fd = -EBADF };
         GovSampler s;
         GovState st;
@@ -82,8 +82,7 @@ int probe_watch(const Policy *p, const GovDiscovery *d, int fs_fd, int proc_fd, 
         if (r < 0)
                 return log_error_errno(r, "probe: cannot open the readings: %m");
         /* A trigger on the same source the averages come from, to show events as they happen. */
-        trig_dir = s.pressure_is_system ? fcntl(proc_fd, F_DUPFD_CLOEXEC, 3)
-                                        : gov_open_service_cgroup(fs_fd, d);
+        trig_dir = s.pressure_is_system ? proc_fd : svc;
         if (trig_dir >= 0) {
                 r = psi_trigger_open(trig_dir, s.pressure_is_system ? "pressure/memory" : "memory.pressure",
                         &p->pressure.trigger, &trig);

@@ -172,15 +172,21 @@ static double early_bound(const GovEstimator *e, uint64_t input_bytes)
 uint64_t gov_estimator_estimate(const GovEstimator *e, uint64_t input_bytes)
 {
         GovEstimateModel m;
-        double x;
 
         gov_estimator_model(e, &m);
-        if (!m.learned) {
+        return gov_estimator_estimate_model(e, &m, input_bytes);
+}
+
+uint64_t gov_estimator_estimate_model(const GovEstimator *e, const GovEstimateModel *m, uint64_t input_bytes)
+{
+        double x;
+
+        if (!m->learned) {
                 x = early_bound(e, input_bytes);
                 if (!(x < (double)e->seed_bytes))
                         return e->seed_bytes;
         } else
-                x = m.base_bytes + m.slope * (double)input_bytes;
+                x = m->base_bytes + m->slope * (double)input_bytes;
         if (!(x > (double)GOV_PAGE_BYTES))
                 return GOV_PAGE_BYTES;
         /* 2^64 - 4096 is exactly representable; anything at or above it (or NaN) saturates. */

@@ -99,6 +99,11 @@ void gov_estimator_model(const GovEstimator *e, GovEstimateModel *ret);
 /* The estimate for a stage with input_bytes of input (see above). */
 uint64_t gov_estimator_estimate(const GovEstimator *e, uint64_t input_bytes);
 
+/* The same with the model already fitted by gov_estimator_model() for e: the fit is the costly
+ * part (pairwise slopes over the ring), so a caller estimating many stages fits once. */
+uint64_t gov_estimator_estimate_model(
+        const GovEstimator *e, const GovEstimateModel *m, uint64_t input_bytes);
+
 /* One estimator per stage kind, seeded from the policy's class estimates. */
 typedef struct GovEstimates {
         GovEstimator kinds[_GOV_STAGE_KIND_MAX];

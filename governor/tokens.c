@@ -327,7 +327,8 @@ static uint64_t limit_ceiling(const Policy *p)
         return MAX(p->memory.job_max_bytes & ~(GOV_PAGE_BYTES - 1), GOV_PAGE_BYTES);
 }
 
-uint64_t gov_stage_limit(const Policy *p, uint64_t estimate_bytes, unsigned oom_count)
+/* The limit the model alone gives: estimate × margin × escalation^oom_count, clamped. */
+static uint64_t model_limit(const Policy *p, uint64_t estimate_bytes, unsigned oom_count)
 {
         uint64_t hi = limit_ceiling(p), lo = MIN(page_up(p->memory.job_min_bytes), hi);
         double x;
@@ -345,15 +346,6 @@ uint64_t gov_stage_limit(const Policy *p, uint64_t estimate_bytes, unsigned oom_
         return CLAMP(page_up((uint64_t)ceil(x)), lo, hi);
 }
 
-uint64_t gov_stage_reservation(const Policy *p, uint64_t estimate_bytes, unsigned oom_count)
-{
-        uint64_t need = estimate_bytes;
-
-        if (oom_count > 0)
-                need = MAX(need, gov_stage_limit(p, estimate_bytes, oom_count - 1));
-        return MIN(need, gov_stage_limit(p, estimate_bytes, oom_count));
-}
-
 uint64_t gov_escalated_limit(const Policy *p, uint64_t last_limit_bytes)
 {
         uint64_t hi = limit_ceiling(p);
@@ -362,6 +354,26 @@ uint64_t gov_escalated_limit(const Policy *p, uint64_t last_limit_bytes)
         if (!(x < (double)hi))
                 return hi;
         return MIN(page_up((uint64_t)ceil(x)), hi);
+}
+
+uint64_t gov_stage_limit(
+        const Policy *p, uint64_t estimate_bytes, unsigned oom_count, uint64_t last_limit_bytes)
+{
+        uint64_t v = model_limit(p, estimate_bytes, oom_count);
+
+        if (oom_count > 0 && last_limit_bytes > 0)
+                v = MAX(v, gov_escalated_limit(p, last_limit_bytes));
+        return v;
+}
+
+uint64_t gov_stage_reservation(
+        const Policy *p, uint64_t estimate_bytes, unsigned oom_count, uint64_t last_limit_bytes)
+{
+        uint64_t need = estimate_bytes;
+
+        if (oom_count > 0)
+                need = MAX(need, MAX(model_limit(p, estimate_bytes, oom_count - 1), last_limit_bytes));
+        return MIN(need, gov_stage_limit(p, estimate_bytes, oom_count, last_limit_bytes));
 }
 
 bool gov_limit_at_job_max(const Policy *p, uint64_t limit_bytes)

@@ -159,21 +159,26 @@ typedef struct GovTokens {
 int gov_tokens(const GovState *s, const Policy *p, const GovReadings *r, const GovRunning *running,
         size_t n_running, const uint64_t estimates[_JOB_CLASS_MAX], GovTokens *ret);
 
+/* The least limit the next attempt gets after an OOM kill at last_limit_bytes: last × escalation,
+ * rounded up to a page, at most job_max. */
+uint64_t gov_escalated_limit(const Policy *p, uint64_t last_limit_bytes);
+
 /* The memory.max of a stage attempt: clamp(estimate × margin × escalation^oom_count, job_min,
  * job_max), rounded up to a 4 KiB page (job_max rounded down, job_min up, so the result is
- * always page-aligned and never above job_max). Overflow and non-finite products give job_max. */
-uint64_t gov_stage_limit(const Policy *p, uint64_t estimate_bytes, unsigned oom_count);
+ * always page-aligned and never above job_max). Overflow and non-finite products give job_max.
+ * After an OOM kill (oom_count > 0) it is also at least gov_escalated_limit(last_limit_bytes),
+ * the episode's last limit (0 = unknown): the estimate may have fallen since that attempt (other
+ * episodes taught the estimator that stages need less), and a limit proven too small must not
+ * come back. */
+uint64_t gov_stage_limit(
+        const Policy *p, uint64_t estimate_bytes, unsigned oom_count, uint64_t last_limit_bytes);
 
 /* What to reserve at admission for that attempt. The first attempt reserves its estimate. A retry
- * after oom_count OOM kills needed more than the previous attempt's limit, so it reserves that
- * limit. Both are capped at the attempt's own limit: a stage can never hold more than that. */
-uint64_t gov_stage_reservation(const Policy *p, uint64_t estimate_bytes, unsigned oom_count);
-
-/* The least limit the next attempt gets after an OOM kill at last_limit_bytes: last × escalation,
- * rounded up to a page, at most job_max. The estimate may have fallen since that attempt (other
- * episodes taught the estimator that stages need less); the limit that was proven too small must
- * not come back. */
-uint64_t gov_escalated_limit(const Policy *p, uint64_t last_limit_bytes);
+ * after oom_count OOM kills needed more than the previous attempt's limit (last_limit_bytes, and
+ * at least what the model gives for that attempt), so it reserves that limit. Both are capped at
+ * the attempt's own limit: a stage can never hold more than that. */
+uint64_t gov_stage_reservation(
+        const Policy *p, uint64_t estimate_bytes, unsigned oom_count, uint64_t last_limit_bytes);
 
 /* Whether an attempt that ran with limit_bytes had no escalation left, i.e. its limit was job_max:
  * an OOM kill of such an attempt counts towards holding the episode. */

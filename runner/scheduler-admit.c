@@ -231,8 +231,9 @@ static int candidate_cmp(const void *a, const void *b)
 int scheduler_admit(Scheduler *s)
 {
         Candidate cand[SCHEDULER_RUNNABLE_MAX];
+        GovEstimateModel models[_GOV_STAGE_KIND_MAX];
+        bool fitted[_GOV_STAGE_KIND_MAX] = {};
         bool largest_first = s->policy->memory.order == ADMIT_ORDER_LARGEST_FIRST;
-        uint64_t head[_JOB_CLASS_MAX] = {}; /* per class: the largest stage refused for memory */
         Episode *eps = NULL;
         size_t n = 0, nc = 0;
         int r;
@@ -268,15 +269,17 @@ int scheduler_admit(Scheduler *s)
                         sched_run_free(run);
                         continue;
                 }
-                estimate = gov_estimator_estimate(&s->estimates.kinds[run->est_kind], run->input_bytes);
-                run->limit = gov_stage_limit(s->policy, estimate, eps[i].status.oom_count);
-                run->reservation = gov_stage_reservation(s->policy, estimate, eps[i].status.oom_count);
-                if (eps[i].status.oom_count > 0 && eps[i].current_limit_bytes > 0) {
-                        run->limit =
-                                MAX(run->limit, gov_escalated_limit(s->policy, eps[i].current_limit_bytes));
-                        run->reservation =
-                                MAX(run->reservation, MIN(eps[i].current_limit_bytes, run->limit));
+                /* One fit per stage kind and pass: the model is the same for every candidate. */
+                if (!fitted[run->est_kind]) {
+                        gov_estimator_model(&s->estimates.kinds[run->est_kind], &models[run->est_kind]);
+                        fitted[run->est_kind] = true;
                 }
+                estimate = gov_estimator_estimate_model(
+                        &s->estimates.kinds[run->est_kind], &models[run->est_kind], run->input_bytes);
+                run->limit = gov_stage_limit(
+                        s->policy, estimate, eps[i].status.oom_count, eps[i].current_limit_bytes);
+                run->reservation = gov_stage_reservation(
+                        s->policy, estimate, eps[i].status.oom_count, eps[i].current_limit_bytes);
                 cand[nc++] = (Candidate){ .i = i, .run = run };
         }
         if (largest_first)
@@ -287,6 +290,7 @@ int scheduler_admit(Scheduler *s)
                 GovRunning running[SCHEDULER_STAGES_MAX];
                 SchedRun *run = cand[k].run;
                 Episode *e = &eps[cand[k].i];
+                SchedulerRoomKept *kept = &s->room_kept[run->cls];
                 GovReason reason;
                 size_t nr = 0;
 
@@ -301,20 +305,20 @@ int scheduler_admit(Scheduler *s)
                                 .observed_bytes = stage_observed_bytes(x->stage) };
                 if (!gov_admit(&s->gov, s->policy, &s->readings, running, nr, run->cls, run->reservation,
                             &reason)) {
-                        if (largest_first && head[run->cls] == 0 &&
+                        /* The first (largest) stage of its class refused for memory becomes the
+                         * one room is kept for. */
+                        if (largest_first && kept->bytes == 0 &&
                                 (reason == GOV_REASON_BUDGET_RESERVATIONS ||
                                         reason == GOV_REASON_BUDGET_USAGE)) {
-                                head[run->cls] = run->reservation;
-                                snprintf(s->room_kept[run->cls].id, sizeof(s->room_kept[run->cls].id), "%s",
-                                        e->id);
-                                s->room_kept[run->cls].bytes = run->reservation;
+                                snprintf(kept->id, sizeof(kept->id), "%s", e->id);
+                                kept->bytes = run->reservation;
                         }
                         sched_run_free(run);
                         continue; /* a smaller stage or another class may still have room */
                 }
-                if (head[run->cls] > 0 &&
+                if (kept->bytes > 0 &&
                         !gov_leaves_room(
-                                s->policy, &s->readings, running, nr, head[run->cls], run->reservation)) {
+                                s->policy, &s->readings, running, nr, kept->bytes, run->reservation)) {
                         sched_run_free(run);
                         continue; /* it would keep the larger waiting stage out */
                 }

@@ -177,6 +177,7 @@ void scheduler_on_stage_done(Stage *st, const StageResult *res, void *userdata)
                         break;
                 }
         s->n_runs--;
+        s->stage_ended = true;
         s->results[res->kind]++;
         if (res->peak_bytes > s->peak_stage_bytes[run->stage_kind]) {
                 s->peak_stage_bytes[run->stage_kind] = res->peak_bytes;

@@ -62,7 +62,8 @@ struct Scheduler {
         uint64_t peak_stage_bytes[_EPISODE_STAGE_MAX];
         uint64_t peak_stage_limit[_EPISODE_STAGE_MAX];
         SchedulerRoomKept room_kept[_JOB_CLASS_MAX]; /* the last pass's head per class, for status */
-        int fatal;                                   /* a ledger write failed: stop */
+        bool stage_ended; /* since the last dispatch: take a fresh sample before admitting */
+        int fatal;        /* a ledger write failed: stop */
 };
 
 int scheduler_admit(Scheduler *s);

@@ -322,8 +322,10 @@ int scheduler_dispatch(Scheduler *s, int timeout_ms)
                         if (r < 0)
                                 return r;
                         /* A stage that ended has given its memory back: admit on a fresh reading,
-                         * not on one up to sample_interval old that still counts it. */
-                        tick = true;
+                         * not on one up to sample_interval old that still counts it. Other
+                         * supervisor events (watchdog-mode RSS timers) need no sample. */
+                        tick = tick || s->stage_ended;
+                        s->stage_ended = false;
                 } else if (tag == TAG_TIMER) {
                         uint64_t x;
                         (void)read(s->timer_fd, &x, sizeof(x));

@@ -663,7 +663,7 @@ TEST(stage_limit_table)
 
                 ASSERT_INT(policy_init_defaults(&p), ==, 0);
                 apply_limit_policy(&p, c->margin, c->escalation, c->job_min, c->job_max);
-                v = gov_stage_limit(&p, c->estimate, c->oom);
+                v = gov_stage_limit(&p, c->estimate, c->oom, 0);
                 if (v != c->expect || v % 4096 != 0) {
                         printf("# %s: %" PRIu64 " != %" PRIu64 "\n", c->name, v, c->expect);
                         return -1;
@@ -695,7 +695,7 @@ TEST(stage_reservation_table)
                 uint64_t v;
 
                 ASSERT_INT(policy_init_defaults(&p), ==, 0);
-                v = gov_stage_reservation(&p, c->estimate, c->oom);
+                v = gov_stage_reservation(&p, c->estimate, c->oom, 0);
                 if (v != c->expect) {
                         printf("# %s: %" PRIu64 " != %" PRIu64 "\n", c->name, v, c->expect);
                         return -1;
@@ -732,7 +732,7 @@ TEST(oom_escalation_and_hold)
                 p.memory.margin = c->margin;
                 p.retry.max_oom_at_job_max = c->max_oom_at_job_max;
                 for (unsigned oom = 0; n < ELEMENTSOF(c->limits_mb); oom++) {
-                        uint64_t limit = gov_stage_limit(&p, c->estimate, oom);
+                        uint64_t limit = gov_stage_limit(&p, c->estimate, oom, 0);
 
                         if (limit != (uint64_t)(c->limits_mb[n] * (double)MB)) {
                                 printf("# %s: attempt %zu: %" PRIu64 "\n", c->name, n + 1, limit);
@@ -761,7 +761,7 @@ TEST(hold_helpers)
         ASSERT_TRUE(gov_limit_at_job_max(&p, 2 * GB));
         ASSERT_TRUE(!gov_limit_at_job_max(&p, 1 * GB - 4096));
         p.memory.job_max_bytes = 1 * GB + 100;
-        ASSERT_TRUE(gov_limit_at_job_max(&p, gov_stage_limit(&p, 2 * GB, 0)));
+        ASSERT_TRUE(gov_limit_at_job_max(&p, gov_stage_limit(&p, 2 * GB, 0, 0)));
 
         ASSERT_TRUE(!gov_should_hold(&p, 0));
         ASSERT_TRUE(gov_should_hold(&p, 1));
@@ -822,6 +822,15 @@ TEST(escalated_limit)
         ASSERT_U64(gov_escalated_limit(&p, 700 * MB), 1 * GB);
         ASSERT_U64(gov_escalated_limit(&p, 1 * GB), 1 * GB);
         ASSERT_U64(gov_escalated_limit(&p, UINT64_MAX), 1 * GB);
+        /* The estimate fell from 32M to 16M after an OOM kill at 40M: 16M × 1.25 × 1.5 = 30M by the
+         * model, but the next limit is 60M and the reservation the killed 40M (job_min 16M here,
+         * so that the model's figures are not clamped). */
+        p.memory.job_min_bytes = 16 * MB;
+        ASSERT_U64(gov_stage_limit(&p, 16 * MB, 1, 40 * MB), 60 * MB);
+        ASSERT_U64(gov_stage_reservation(&p, 16 * MB, 1, 40 * MB), 40 * MB);
+        /* A first attempt ignores any last limit; an unknown last limit leaves the model. */
+        ASSERT_U64(gov_stage_limit(&p, 16 * MB, 0, 40 * MB), 20 * MB);
+        ASSERT_U64(gov_stage_limit(&p, 32 * MB, 1, 0), 60 * MB);
         return 0;
 }
 
